@@ -1,0 +1,1 @@
+"""radseg.export: checkpoint -> ONNX + manifest (+ TensorRT engine, Triton repository)."""

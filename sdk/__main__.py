@@ -1,0 +1,5 @@
+import sys
+
+from radseg.cli import main
+
+sys.exit(main())

@@ -1,0 +1,3 @@
+"""Segmentation metrics: overlap measures and surface distances (Hausdorff, HD95, mean surface distance)."""
+
+__all__: list[str] = []
