@@ -1,0 +1,180 @@
+"""The model manifest: everything the SDK needs to run an exported model, stored beside it as ``manifest.json``.
+
+Training writes it into every checkpoint, export copies it next to ``model.onnx``, and the SDK's preprocessing
+(`radseg.click.preprocess`) reads every parameter from it, so that training and inference share one definition of
+intensity normalisation, crop geometry and click encoding.
+
+A manifest of another ``format_version`` is refused with a clear error (re-export the model, or upgrade radseg).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMAT_VERSION = 1
+
+_REQUIRED = ("format_version", "task", "input_name", "output_name", "input_size", "in_channels", "intensity")
+_INTENSITY_METHODS = ("window", "percentile")
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """What a model expects and how it was made.
+
+    Attributes:
+        format_version: manifest schema version; this radseg reads 1.
+        task: the model's task, e.g. "click".
+        input_name / output_name: ONNX graph input and output names.
+        input_size: working resolution S; the network sees [N, in_channels, S, S] float32.
+        in_channels: 3 for the click model (image, foreground guidance, background guidance).
+        intensity: per modality ("CT", "MR"), how raw pixels map to the network's range (about [0, 1]):
+            {"method": "window", "low": HU, "high": HU}: clip to [low, high], then (x - low) / (high - low);
+            {"method": "percentile", "low": p, "high": p}: the same with the image's own p-th percentiles.
+        guidance: {"sigma_px": Gaussian sigma in pixels of the S x S crop, "scale": "max"} (each map scaled to max 1).
+        crop: {"expand": bounding-box enlargement, "min_size_mm": smallest box side in mm,
+            "min_size_px": smallest box side in image pixels, "initial_size_mm": box side when there is no mask yet}.
+        model: architecture description (name, width, ...); informative.
+        training: data, split, steps, wall time, the reproduce command.
+        metrics: evaluation numbers.
+        extra: any further keys found in the JSON, kept as they were.
+    """
+
+    format_version: int
+    task: str
+    input_name: str
+    output_name: str
+    input_size: int
+    in_channels: int
+    intensity: dict
+    guidance: dict = field(default_factory=lambda: {"sigma_px": 2.0, "scale": "max"})
+    crop: dict = field(default_factory=lambda: {"expand": 1.5, "min_size_mm": 32.0, "min_size_px": 24,
+                                                "initial_size_mm": 160.0})
+    model: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        _validate(self)
+
+    # ---- serialisation -------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        extra = d.pop("extra")
+        d.update(extra)
+        return d
+
+    def to_json(self, path) -> pathlib.Path:
+        """Write the manifest as indented JSON to `path` (a file path); returns the path."""
+        path = pathlib.Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
+        return path
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "manifest") -> "ModelManifest":
+        if not isinstance(d, dict):
+            raise ValueError(f"{source}: a manifest must be a JSON object, got {type(d).__name__}")
+        missing = [k for k in _REQUIRED if k not in d]
+        if missing:
+            raise ValueError(f"{source}: missing required manifest field(s) {missing}; re-export the model with "
+                             f"`radseg export CHECKPOINT --out DIR`")
+        version = d["format_version"]
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"{source}: manifest format_version {version!r} is not supported; this radseg reads version "
+                f"{FORMAT_VERSION}. Re-export the model with this radseg (`radseg export CHECKPOINT --out DIR`) or "
+                f"install the radseg version that wrote it."
+            )
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: v for k, v in d.items() if k in names}
+        extra = {k: v for k, v in d.items() if k not in names}
+        try:
+            return cls(**known, extra=extra)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: invalid manifest: {exc}") from None
+
+    @classmethod
+    def from_json(cls, path) -> "ModelManifest":
+        """Read and validate a manifest file; FileNotFoundError or ValueError that say what to do."""
+        path = pathlib.Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"model manifest not found: {path}; a model folder needs manifest.json beside "
+                                    f"model.onnx (write both with `radseg export CHECKPOINT --out DIR`)")
+        try:
+            d = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc}); the manifest is corrupt, re-export the model") from None
+        return cls.from_dict(d, source=str(path))
+
+    def replace(self, **changes) -> "ModelManifest":
+        return dataclasses.replace(self, **changes)
+
+
+def _validate(m: ModelManifest) -> None:
+    if not isinstance(m.format_version, int) or m.format_version != FORMAT_VERSION:
+        raise ValueError(f"format_version must be {FORMAT_VERSION}, got {m.format_version!r}")
+    for name in ("task", "input_name", "output_name"):
+        if not isinstance(getattr(m, name), str) or not getattr(m, name):
+            raise ValueError(f"{name} must be a non-empty string, got {getattr(m, name)!r}")
+    for name in ("input_size", "in_channels"):
+        v = getattr(m, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    for name in ("intensity", "guidance", "crop", "model", "training", "metrics", "extra"):
+        if not isinstance(getattr(m, name), dict):
+            raise ValueError(f"{name} must be a dict, got {type(getattr(m, name)).__name__}")
+    if not m.intensity:
+        raise ValueError("intensity must name at least one modality, e.g. {'CT': {'method': 'window', ...}}")
+    for modality, spec in m.intensity.items():
+        if not isinstance(spec, dict) or spec.get("method") not in _INTENSITY_METHODS:
+            raise ValueError(f"intensity[{modality!r}] must be a dict with method in {_INTENSITY_METHODS}, got {spec!r}")
+        low, high = spec.get("low"), spec.get("high")
+        if not (_finite(low) and _finite(high) and float(low) < float(high)):
+            raise ValueError(f"intensity[{modality!r}] needs finite low < high, got low={low!r} high={high!r}")
+        if spec["method"] == "percentile" and not (0.0 <= float(low) and float(high) <= 100.0):
+            raise ValueError(f"intensity[{modality!r}] percentiles must lie in [0, 100], got {low}, {high}")
+    sigma = m.guidance.get("sigma_px", 2.0)
+    if not (_finite(sigma) and float(sigma) > 0):
+        raise ValueError(f"guidance.sigma_px must be a positive number, got {sigma!r}")
+    if m.guidance.get("scale", "max") != "max":
+        raise ValueError(f"guidance.scale must be 'max', got {m.guidance.get('scale')!r}")
+    expand = m.crop.get("expand", 1.5)
+    if not (_finite(expand) and float(expand) >= 1.0):
+        raise ValueError(f"crop.expand must be a number >= 1, got {expand!r}")
+    for key in ("min_size_mm", "min_size_px", "initial_size_mm"):
+        v = m.crop.get(key, 1.0)
+        if not (_finite(v) and float(v) > 0):
+            raise ValueError(f"crop.{key} must be a positive number, got {v!r}")
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def default_click_manifest(input_size: int = 96, **overrides) -> ModelManifest:
+    """The click model's preprocessing defaults (what `radseg train click` starts from).
+
+    CT: the HU window [-125, 275] of the BTCV training data, mapped to [0, 1]. MR: the image's own 0.5 and 99.5
+    percentiles mapped to [0, 1]. Guidance: sigma 2 px at S (the paper's smoothing). Crop: bounding box of clicks and
+    current mask x 1.5, at least 32 mm and 24 image pixels; 160 mm around the first click while there is no mask.
+    """
+    fields = dict(
+        format_version=FORMAT_VERSION,
+        task="click",
+        input_name="input",
+        output_name="logits",
+        input_size=int(input_size),
+        in_channels=3,
+        intensity={
+            "CT": {"method": "window", "low": -125.0, "high": 275.0},
+            "MR": {"method": "percentile", "low": 0.5, "high": 99.5},
+        },
+        guidance={"sigma_px": 2.0, "scale": "max"},
+        crop={"expand": 1.5, "min_size_mm": 32.0, "min_size_px": 24, "initial_size_mm": 160.0},
+    )
+    fields.update(overrides)
+    return ModelManifest(**fields)
