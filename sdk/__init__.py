@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 from . import _native  # noqa: F401  (fail at import if the extension was not built)
 from . import geometry, metrics  # noqa: E402
+from .load import load  # noqa: E402  (radseg.load("click"); binds the function over the submodule's name)
 
 # Submodules that pull optional dependencies load on first attribute access (PEP 562).
 _LAZY = {"dicom": ".dicom"}
@@ -27,4 +28,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'radseg' has no attribute {name!r}")
 
 
-__all__ = ["geometry", "metrics", "__version__"]
+__all__ = ["geometry", "metrics", "load", "__version__"]
