@@ -42,3 +42,13 @@ def reference_logits(x):
 
     w = np.asarray(WEIGHTS, dtype=np.float32).reshape(1, 3, 1, 1)
     return (x * w).sum(axis=1, keepdims=True) + np.float32(BIAS)
+
+
+def make_tiny_model_dir(folder, size: int = 64):
+    """An exported click-model folder (model.onnx + manifest.json) around the tiny net; returns the folder."""
+    from radseg.manifest import default_click_manifest
+
+    folder = pathlib.Path(folder)
+    export_tiny_onnx(folder / "model.onnx", size=size)
+    default_click_manifest(input_size=size, input_name=INPUT_NAME, output_name=OUTPUT_NAME).to_json(folder / "manifest.json")
+    return folder

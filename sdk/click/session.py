@@ -1,0 +1,234 @@
+"""Interactive click segmentation on one 2D image: `ClickModel.start(image, ...)` -> `ClickSession`.
+
+    model = radseg.load("click")
+    sess = model.start(image, spacing=(row_mm, col_mm), modality="CT")   # image: 2D [rows, cols], CT in HU
+    mask = sess.click(row, col, positive=True)                           # bool [rows, cols] on the image grid
+    mask = sess.move_last_click(row, col)                                # drag: the last click moves
+    mask = sess.undo(); sess.reset()
+
+Every click runs the network on a crop around the clicks and the current mask (`radseg.click.preprocess`): the
+image is normalised once at `start`, each click crops, resamples to the model's S x S, encodes the clicks, runs the
+backend and pastes the logits back. Every method validates its arguments first and leaves the session unchanged
+when it raises.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import pathlib
+import time
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .._validate import as_spacing
+from ..manifest import ModelManifest
+from . import preprocess
+
+#: Images must be at least this many pixels on each side, and at most MAX_SIDE (a 2D slice, not a mosaic).
+MIN_SIDE = 8
+MAX_SIDE = 8192
+#: move_last_click keeps the previous crop box while the moved click stays this far inside it (fraction of the
+#: box side from each edge); otherwise the box is recomputed as for a new click.
+DRAG_MARGIN = 0.15
+
+Click = Tuple[float, float, bool]
+
+
+class ClickModel:
+    """A loaded click model: the backend that runs it and the manifest that parameterises its preprocessing.
+
+    Made by `radseg.load`; holds no per-image state, so one model serves many sessions (one at a time per thread).
+
+    Attributes:
+        backend: name of the backend in use ("onnxruntime-cpu", "onnxruntime-cuda", "tensorrt").
+        refused: better backends that were refused, name -> reason.
+        manifest: the `ModelManifest` stored with the model.
+        path: the model folder.
+        runtime: the backend object (``runtime.run(feeds) -> outputs``).
+    """
+
+    def __init__(self, runtime, manifest: ModelManifest, path=None):
+        if not isinstance(manifest, ModelManifest):
+            raise TypeError(f"manifest must be a ModelManifest, got {type(manifest).__name__}")
+        if manifest.task != "click":
+            raise ValueError(f"ClickModel needs a click manifest, got task {manifest.task!r}")
+        self.runtime = runtime
+        self.manifest = manifest
+        self.path = pathlib.Path(path) if path is not None else None
+
+    @property
+    def backend(self) -> str:
+        return self.runtime.name
+
+    @property
+    def refused(self) -> Dict[str, str]:
+        return dict(getattr(self.runtime, "refused", {}))
+
+    @property
+    def modalities(self) -> List[str]:
+        return sorted(self.manifest.intensity)
+
+    def start(self, image, spacing=(1.0, 1.0), modality: str = "CT") -> "ClickSession":
+        """Begin segmenting one 2D image.
+
+        Args:
+            image: real array [rows, cols]; CT in Hounsfield units, MR in the scanner's raw units. Each side must lie
+                in [MIN_SIDE, MAX_SIDE]; NaN and inf are refused.
+            spacing: (row_mm, col_mm), the pixel size (DICOM PixelSpacing order).
+            modality: one of ``self.modalities`` (case-insensitive), e.g. "CT" or "MR".
+        Returns:
+            a `ClickSession` with no clicks and an empty mask.
+        """
+        return ClickSession(self, image, spacing, modality)
+
+    def predict(self, norm_image, clicks, mask, spacing, box=None):
+        """One network pass: (bool mask [rows, cols], CropBox, timings in seconds for prep / infer / post)."""
+        t0 = time.perf_counter()
+        x, box = preprocess.make_input(norm_image, clicks, mask, spacing, self.manifest, box=box)
+        t1 = time.perf_counter()
+        logits = self.runtime.run({self.manifest.input_name: x})[self.manifest.output_name]
+        t2 = time.perf_counter()
+        out = preprocess.logits_to_mask(logits, box, norm_image.shape)
+        t3 = time.perf_counter()
+        return out, box, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2}
+
+    def __repr__(self) -> str:
+        return f"ClickModel(path={str(self.path)!r}, backend={self.backend!r}, input_size={self.manifest.input_size})"
+
+
+class ClickSession:
+    """Clicks on one image and the mask they produce. Not thread-safe; one session per image being edited.
+
+    Attributes (read-only):
+        mask: bool [rows, cols], the current segmentation (a copy).
+        clicks: tuple of (row, col, positive), in image pixels, oldest first.
+        shape, spacing, modality: of the image.
+        last_timing: seconds spent in preprocess / inference / postprocess by the last network pass.
+    """
+
+    def __init__(self, model: ClickModel, image, spacing, modality: str):
+        a = preprocess.check_image(image)
+        if not (MIN_SIDE <= a.shape[0] <= MAX_SIDE and MIN_SIDE <= a.shape[1] <= MAX_SIDE):
+            raise ValueError(
+                f"image shape {a.shape} is out of range: each side must lie in [{MIN_SIDE}, {MAX_SIDE}] pixels; "
+                f"pass one 2D slice at its acquired resolution"
+            )
+        sp = tuple(as_spacing(spacing, 2, "spacing"))
+        spec_key = _modality_key(modality, model.manifest)
+        self._model = model
+        self._norm = preprocess.normalize_intensity(a, spec_key, model.manifest)
+        self.shape: Tuple[int, int] = (int(a.shape[0]), int(a.shape[1]))
+        self.spacing: Tuple[float, float] = sp
+        self.modality: str = spec_key
+        self.last_timing: Dict[str, float] = {}
+        self._clicks: List[Click] = []
+        self._masks: List[np.ndarray] = []  # mask after each click
+        self._boxes: List[preprocess.CropBox] = []  # the box each click's pass used
+
+    # ---- state -----------------------------------------------------------------------------------------------
+    @property
+    def clicks(self) -> Tuple[Click, ...]:
+        return tuple(self._clicks)
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self._current().copy()
+
+    @property
+    def model(self) -> ClickModel:
+        return self._model
+
+    def _current(self) -> np.ndarray:
+        return self._masks[-1] if self._masks else np.zeros(self.shape, bool)
+
+    # ---- interaction -----------------------------------------------------------------------------------------
+    def click(self, row, col, positive: bool = True) -> np.ndarray:
+        """Add a click and return the new mask, bool [rows, cols].
+
+        Args:
+            row, col: the click position in image pixels (integers, or floats for sub-pixel positions), inside
+                the image: 0 <= row <= rows - 1, 0 <= col <= cols - 1.
+            positive: True for "this is the structure", False for "this is not".
+        """
+        point = self._check_point(row, col, "click")
+        pos = _check_positive(positive)
+        clicks = self._clicks + [(point[0], point[1], pos)]
+        mask, box, timing = self._model.predict(self._norm, clicks, self._current(), self.spacing)
+        self._clicks, self.last_timing = clicks, timing
+        self._masks.append(mask)
+        self._boxes.append(box)
+        return mask.copy()
+
+    def move_last_click(self, row, col) -> np.ndarray:
+        """Move the last click to (row, col), keeping its sign, and return the new mask (a drag).
+
+        The mask is recomputed from the state before the last click. While the moved click stays well inside the
+        crop box of the last pass (DRAG_MARGIN of the side from each edge) that box is reused, so the crop does
+        not jump under the user's cursor; further out, the box is recomputed as for a new click.
+        """
+        if not self._clicks:
+            raise ValueError("move_last_click: there is no click to move; call click(row, col) first")
+        point = self._check_point(row, col, "move_last_click")
+        positive = self._clicks[-1][2]
+        clicks = self._clicks[:-1] + [(point[0], point[1], positive)]
+        before = self._masks[-2] if len(self._masks) > 1 else np.zeros(self.shape, bool)
+        box = self._boxes[-1] if _inside(self._boxes[-1], point, DRAG_MARGIN) else None
+        mask, box, timing = self._model.predict(self._norm, clicks, before, self.spacing, box=box)
+        self._clicks, self.last_timing = clicks, timing
+        self._masks[-1], self._boxes[-1] = mask, box
+        return mask.copy()
+
+    def undo(self) -> np.ndarray:
+        """Remove the last click and return the mask as it was before it (no network pass)."""
+        if not self._clicks:
+            raise ValueError("undo: there are no clicks to undo; check `len(session.clicks)` first")
+        self._clicks = self._clicks[:-1]
+        self._masks.pop()
+        self._boxes.pop()
+        return self._current().copy()
+
+    def reset(self) -> np.ndarray:
+        """Remove every click; returns the (empty) mask. The normalised image stays cached."""
+        self._clicks, self._masks, self._boxes = [], [], []
+        return self._current().copy()
+
+    # ---- validation ------------------------------------------------------------------------------------------
+    def _check_point(self, row, col, where: str) -> Tuple[float, float]:
+        values = []
+        for name, v in (("row", row), ("col", col)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+                raise TypeError(f"{where}: {name} must be a number (pixel index), got {type(v).__name__} {v!r}")
+            v = float(v)
+            if not math.isfinite(v):
+                raise ValueError(f"{where}: {name} must be finite, got {v}")
+            values.append(v)
+        r, c = values
+        rows, cols = self.shape
+        if not (0 <= r <= rows - 1 and 0 <= c <= cols - 1):
+            raise ValueError(
+                f"{where}: (row={r:g}, col={c:g}) is outside the image of shape {self.shape}; rows must lie in "
+                f"[0, {rows - 1}] and cols in [0, {cols - 1}] (points are (row, col), not (x, y))"
+            )
+        return r, c
+
+    def __repr__(self) -> str:
+        return f"ClickSession(shape={self.shape}, spacing={self.spacing}, modality={self.modality!r}, clicks={len(self._clicks)})"
+
+
+def _modality_key(modality, manifest: ModelManifest) -> str:
+    spec = preprocess.intensity_spec(modality, manifest)  # raises for unknown / non-string modalities
+    return next(k for k, v in manifest.intensity.items() if v is spec)
+
+
+def _check_positive(positive) -> bool:
+    if not isinstance(positive, (bool, np.bool_)):
+        raise TypeError(f"positive must be True (structure) or False (background), got {positive!r}")
+    return bool(positive)
+
+
+def _inside(box: "preprocess.CropBox", point: Tuple[float, float], margin: float) -> bool:
+    """Is the image point inside `box`, at least `margin` of the box side from each edge? (edge coordinates)"""
+    r, c = point[0] + 0.5, point[1] + 0.5
+    mr, mc = box.size_rows * margin, box.size_cols * margin
+    return (box.row0 + mr <= r <= box.row0 + box.size_rows - mr) and (box.col0 + mc <= c <= box.col0 + box.size_cols - mc)
