@@ -1,0 +1,139 @@
+"""Timing primitives: thread limits for every library under test, and interleaved median timing.
+
+The benchmark machine may be shared (a second core that comes and goes), so implementations of one case are timed
+round-robin (a, b, c, a, b, c, ...) rather than one after the other: a slow phase of the machine then hits all of
+them alike, and the ratios computed within one run stay meaningful. Each implementation gets its own number of
+repetitions, capped by a time budget, so that a reference that takes seconds per call (scipy on 3D volumes) is
+called once or twice while a millisecond kernel gets the full `repeat`.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import os
+import statistics
+import time
+from typing import Callable, Sequence
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (affinity-aware)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def parse_threads(value) -> int:
+    """'all' -> every available CPU; a positive integer (or its string) -> that many threads."""
+    if isinstance(value, str) and value.strip().lower() == "all":
+        return available_cpus()
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"threads must be a positive integer or 'all', got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"threads must be a positive integer or 'all', got {value!r}")
+    return n
+
+
+@contextlib.contextmanager
+def thread_limit(n: int):
+    """Limit OpenMP/BLAS pools (radseg's native core included), OpenCV and torch to `n` threads inside the block.
+
+    libgomp reads OMP_NUM_THREADS once, when it is loaded (which `import radseg` already did), so the limit is set
+    through threadpoolctl (omp_set_num_threads on the loaded runtimes) when it is installed. Libraries with their
+    own knobs (cv2.setNumThreads, torch.set_num_threads) are set too and restored afterwards. The `edt` package
+    takes its thread count as an argument: callers pass `n` to it.
+    """
+    restore = []
+    with contextlib.ExitStack() as stack:
+        try:
+            from threadpoolctl import threadpool_limits
+
+            stack.enter_context(threadpool_limits(limits=n))
+        except ImportError:  # without threadpoolctl the OpenMP pool keeps its start-up size
+            pass
+        try:
+            import cv2
+
+            restore.append((cv2.setNumThreads, cv2.getNumThreads()))
+            cv2.setNumThreads(n)
+        except ImportError:
+            pass
+        try:
+            import torch
+
+            restore.append((torch.set_num_threads, torch.get_num_threads()))
+            torch.set_num_threads(n)
+        except ImportError:
+            pass
+        try:
+            yield n
+        finally:
+            for setter, old in restore:
+                setter(old)
+
+
+@dataclasses.dataclass
+class Timing:
+    """Wall-clock seconds of each timed call (the first, warm-up call is excluded unless it was the only one)."""
+
+    times: list[float]
+    warmup: float
+    error: str | None = None  # the warm-up call raised: "TypeName: message"; times is then empty
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times) if self.times else float("nan")
+
+    @property
+    def n(self) -> int:
+        return len(self.times)
+
+
+def _time_once(fn: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def time_interleaved(fns: Sequence[Callable[[], object]], repeat: int, budget_s: float,
+                     on_warmup: Callable[[int, object], None] | None = None) -> list[Timing]:
+    """Time each zero-argument callable round-robin; returns one :class:`Timing` per callable, in order.
+
+    Each callable is first run once (warm-up: imports, caches, page faults); its output goes to
+    ``on_warmup(index, output)`` (for result checks) and is then dropped, so large outputs do not pile up. It then gets ``min(repeat, budget_s / warm-up time)`` timed calls, at least one; a callable whose
+    warm-up alone exceeded the budget is not called again and its warm-up time is its only sample. The garbage
+    collector is disabled while timing. A callable whose warm-up raises is not timed: its Timing carries the error.
+    """
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    warm, errors = [], []
+    for i, fn in enumerate(fns):
+        try:
+            t, out = _time_once(fn)
+        except Exception as exc:  # noqa: BLE001 - reported per contender, the others still run
+            warm.append(float("nan"))
+            errors.append(f"{type(exc).__name__}: {exc}")
+            continue
+        warm.append(t)
+        errors.append(None)
+        if on_warmup is not None:
+            on_warmup(i, out)
+        del out
+    counts = [0 if e or t > budget_s else max(1, min(repeat, int(budget_s / max(t, 1e-9))))
+              for t, e in zip(warm, errors)]
+    samples: list[list[float]] = [[] for _ in fns]
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for round_ in range(max(counts, default=0)):
+            for i, fn in enumerate(fns):
+                if round_ < counts[i]:
+                    samples[i].append(_time_once(fn)[0])
+    finally:
+        if was_enabled:
+            gc.enable()
+    return [Timing([] if e else (s or [w]), w, e) for s, w, e in zip(samples, warm, errors)]
