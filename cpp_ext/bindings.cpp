@@ -9,6 +9,10 @@
 #include <vector>
 
 #include "edt.hpp"
+#include "components.hpp"  // morphology section
+#include "fill.hpp"        // morphology section
+#include "hull.hpp"        // morphology section
+#include "morphology.hpp"  // morphology section
 
 namespace py = pybind11;
 using u8_array = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
@@ -41,6 +45,114 @@ f32_array squared_edt(u8_array mask, std::vector<double> spacing) {
     return out;
 }
 
+// ---- morphology ---------------------------------------------------------------------------------------------
+// Morphology, hole filling, flood fill, components, contours and hulls (morphology/fill/components/hull.hpp).
+// 2D arrays are passed to the kernels as one slice [1, H, W].
+void zyx_of(const py::array& a, int64_t zyx[3]) {
+    if (a.ndim() != 2 && a.ndim() != 3) throw std::invalid_argument("mask must be 2D or 3D");
+    zyx[0] = a.ndim() == 3 ? a.shape(0) : 1;
+    zyx[1] = a.shape(a.ndim() - 2);
+    zyx[2] = a.shape(a.ndim() - 1);
+}
+
+u8_array empty_like_mask(const u8_array& mask) {
+    auto shape = shape_of(mask);
+    return u8_array(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+}
+
+u8_array morph_binary(u8_array mask, std::vector<double> spacing, double radius, int op) {
+    check_spacing(spacing, mask.ndim());
+    int64_t zyx[3];
+    zyx_of(mask, zyx);
+    const double sp[3] = {mask.ndim() == 3 ? spacing[0] : 1.0, spacing[spacing.size() - 2], spacing.back()};
+    u8_array out = empty_like_mask(mask);
+    const uint8_t* in = mask.data();
+    uint8_t* o = out.mutable_data();
+    const bool is_2d = mask.ndim() == 2;
+    {
+        py::gil_scoped_release release;
+        radseg::morph::binary_morphology(in, zyx, sp, radius, is_2d, op, o);
+    }
+    return out;
+}
+
+u8_array morph_fill_holes(u8_array mask, int connectivity) {
+    int64_t zyx[3];
+    zyx_of(mask, zyx);
+    u8_array out = empty_like_mask(mask);
+    const uint8_t* in = mask.data();
+    uint8_t* o = out.mutable_data();
+    const bool is_3d = mask.ndim() == 3;
+    {
+        py::gil_scoped_release release;
+        radseg::fill::fill_holes(in, zyx[0], zyx[1], zyx[2], is_3d, connectivity, o);
+    }
+    return out;
+}
+
+u8_array morph_flood_fill(u8_array mask, std::vector<int64_t> seed, int connectivity) {
+    int64_t zyx[3];
+    zyx_of(mask, zyx);
+    if (static_cast<py::ssize_t>(seed.size()) != mask.ndim())
+        throw std::invalid_argument("seed must have one index per array axis");
+    const int64_t s[3] = {mask.ndim() == 3 ? seed[0] : 0, seed[seed.size() - 2], seed.back()};
+    u8_array out = empty_like_mask(mask);
+    const uint8_t* in = mask.data();
+    uint8_t* o = out.mutable_data();
+    const bool is_3d = mask.ndim() == 3;
+    {
+        py::gil_scoped_release release;
+        radseg::fill::flood_fill(in, zyx[0], zyx[1], zyx[2], is_3d, connectivity, s[0], s[1], s[2], o);
+    }
+    return out;
+}
+
+py::tuple morph_label(u8_array mask, int connectivity) {
+    int64_t zyx[3];
+    zyx_of(mask, zyx);
+    auto shape = shape_of(mask);
+    py::array_t<int32_t> labels(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+    const uint8_t* in = mask.data();
+    int32_t* l = labels.mutable_data();
+    std::vector<int64_t> sizes;
+    const bool is_3d = mask.ndim() == 3;
+    {
+        py::gil_scoped_release release;
+        radseg::cc::label(in, zyx[0], zyx[1], zyx[2], is_3d, connectivity, l, sizes);
+    }
+    return py::make_tuple(labels, py::array_t<int64_t>(static_cast<py::ssize_t>(sizes.size()), sizes.data()));
+}
+
+py::tuple morph_outer_contours(u8_array mask) {
+    if (mask.ndim() != 2) throw std::invalid_argument("mask must be 2D");
+    py::array_t<int32_t> labels({mask.shape(0), mask.shape(1)});
+    const uint8_t* in = mask.data();
+    int32_t* l = labels.mutable_data();
+    const int64_t H = mask.shape(0), W = mask.shape(1);
+    std::vector<int64_t> areas, lengths;
+    std::vector<double> arcs;
+    {
+        py::gil_scoped_release release;
+        radseg::cc::outer_contours(in, H, W, l, areas, lengths, arcs);
+    }
+    const auto n = static_cast<py::ssize_t>(areas.size());
+    return py::make_tuple(labels, py::array_t<int64_t>(n, areas.data()), py::array_t<int64_t>(n, lengths.data()),
+                          py::array_t<double>(n, arcs.data()));
+}
+
+u8_array morph_convex_hull(u8_array mask) {
+    if (mask.ndim() != 2) throw std::invalid_argument("mask must be 2D");
+    u8_array out = empty_like_mask(mask);
+    const uint8_t* in = mask.data();
+    uint8_t* o = out.mutable_data();
+    const int64_t H = mask.shape(0), W = mask.shape(1);
+    {
+        py::gil_scoped_release release;
+        radseg::hull::convex_hull_fill(in, H, W, o);
+    }
+    return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
@@ -48,4 +160,17 @@ PYBIND11_MODULE(_native, m) {
     // ---- distance transforms ----
     m.def("squared_edt", &squared_edt, py::arg("mask"), py::arg("spacing"),
           "Squared exact EDT of a C-contiguous uint8 mask (nonzero = foreground); float32, inf if no zero exists.");
+    // ---- morphology ----
+    m.def("binary_morphology", &morph_binary, py::arg("mask"), py::arg("spacing"), py::arg("radius"), py::arg("op"),
+          "Disk/ball morphology of a 2D/3D uint8 mask; op 0 dilate, 1 erode, 2 open, 3 close. uint8 0/1 out.");
+    m.def("fill_holes", &morph_fill_holes, py::arg("mask"), py::arg("connectivity"),
+          "Background not connected to the border (with `connectivity` hops) becomes foreground. uint8 0/1 out.");
+    m.def("flood_fill", &morph_flood_fill, py::arg("mask"), py::arg("seed"), py::arg("connectivity"),
+          "Region of elements equal to mask[seed] connected to seed. uint8 0/1 out.");
+    m.def("label_components", &morph_label, py::arg("mask"), py::arg("connectivity"),
+          "(labels int32, sizes int64 with sizes[0] = background) of the nonzero elements; raster-order labels.");
+    m.def("outer_contours", &morph_outer_contours, py::arg("mask"),
+          "(labels int32, areas, contour point counts, arc lengths) of the external contours of a 2D mask.");
+    m.def("convex_hull", &morph_convex_hull, py::arg("mask"),
+          "Filled convex hull (through pixel centres) of a 2D uint8 mask. uint8 0/1 out.");
 }

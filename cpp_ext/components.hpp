@@ -1,0 +1,204 @@
+// Connected-component labelling by runs and union-find, 2D and 3D; outer contour lengths of 2D components.
+// Pure C++: no Python here. Arrays are C-contiguous, viewed as [Z, H, W] (a 2D image is one slice).
+//
+// Connectivity c counts orthogonal hops (see fill.hpp): 2D 1 = 4-, 2 = 8-neighbourhood; 3D 1 = 6-, 2 = 18-,
+// 3 = 26-neighbourhood. Labels are 1..n in raster order of each component's first element (scipy.ndimage.label's
+// numbering); 0 is background. sizes[0] counts the background, sizes[i] the elements of label i.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <stdexcept>
+#include <vector>
+
+#include "fill.hpp"
+
+namespace radseg {
+namespace cc {
+
+struct Run {
+    int64_t x0, x1;  // inclusive
+};
+
+// Runs of nonzero elements, line by line: runs of line l are runs[first[l] .. first[l + 1]).
+struct RunTable {
+    std::vector<Run> runs;
+    std::vector<int64_t> first;
+};
+
+inline RunTable find_runs(const uint8_t* m, int64_t lines, int64_t W) {
+    RunTable t;
+    std::vector<int64_t> count(static_cast<size_t>(lines) + 1, 0);
+#pragma omp parallel for schedule(static) if (lines * W > (1 << 16))
+    for (int64_t l = 0; l < lines; ++l) {
+        const uint8_t* r = m + l * W;
+        int64_t c = 0;
+        uint8_t prev = 0;
+        for (int64_t x = 0; x < W; ++x) {
+            const uint8_t v = r[x] != 0;
+            c += v & !prev;
+            prev = v;
+        }
+        count[l + 1] = c;
+    }
+    std::partial_sum(count.begin(), count.end(), count.begin());
+    t.first = count;
+    t.runs.resize(static_cast<size_t>(count[lines]));
+#pragma omp parallel for schedule(static) if (lines * W > (1 << 16))
+    for (int64_t l = 0; l < lines; ++l) {
+        const uint8_t* r = m + l * W;
+        Run* out = t.runs.data() + t.first[l];
+        int64_t x = 0;
+        while (x < W) {
+            while (x < W && !r[x]) ++x;
+            if (x == W) break;
+            const int64_t s = x;
+            while (x < W && r[x]) ++x;
+            *out++ = {s, x - 1};
+        }
+    }
+    return t;
+}
+
+inline int64_t find_root(std::vector<int64_t>& parent, int64_t i) {
+    int64_t r = i;
+    while (parent[r] != r) r = parent[r];
+    while (parent[i] != r) {
+        const int64_t next = parent[i];
+        parent[i] = r;
+        i = next;
+    }
+    return r;
+}
+
+// Labels (int32, 0 = background) and sizes (sizes[0] = background) of the nonzero elements of a [Z, H, W] mask.
+// Returns the number of components.
+inline int64_t label(const uint8_t* m, int64_t Z, int64_t H, int64_t W, bool is_3d, int connectivity,
+                     int32_t* labels, std::vector<int64_t>& sizes) {
+    const int64_t lines = Z * H, total = lines * W;
+    const RunTable t = find_runs(m, lines, W);
+    const int64_t nruns = static_cast<int64_t>(t.runs.size());
+    std::vector<int64_t> parent(static_cast<size_t>(nruns));
+    std::iota(parent.begin(), parent.end(), 0);
+    // Earlier neighbouring lines only (raster order), so each pair of lines is joined once.
+    std::vector<fill::LineOffset> earlier;
+    for (const auto& o : fill::line_offsets(is_3d, connectivity))
+        if (o.dz < 0 || (o.dz == 0 && o.dy < 0)) earlier.push_back(o);
+    for (int64_t z = 0; z < Z; ++z)
+        for (int64_t y = 0; y < H; ++y) {
+            const int64_t l = z * H + y;
+            const int64_t a0 = t.first[l], a1 = t.first[l + 1];
+            if (a0 == a1) continue;
+            for (const auto& o : earlier) {
+                const int64_t nz = z + o.dz, ny = y + o.dy;
+                if (nz < 0 || ny < 0 || ny >= H) continue;
+                const int64_t nl = nz * H + ny;
+                const int64_t b0 = t.first[nl], b1 = t.first[nl + 1];
+                int64_t j = b0;
+                for (int64_t i = a0; i < a1; ++i) {
+                    const Run& a = t.runs[i];
+                    while (j < b1 && t.runs[j].x1 < a.x0 - o.ext) ++j;
+                    for (int64_t k = j; k < b1 && t.runs[k].x0 <= a.x1 + o.ext; ++k) {
+                        const int64_t ra = find_root(parent, i), rb = find_root(parent, k);
+                        if (ra < rb) parent[rb] = ra; else if (rb < ra) parent[ra] = rb;
+                    }
+                }
+            }
+        }
+    // Final labels: roots (the earliest run of each component) in run order = raster order of first elements.
+    std::vector<int32_t> run_label(static_cast<size_t>(nruns));
+    int64_t n = 0;
+    sizes.assign(1, 0);
+    for (int64_t i = 0; i < nruns; ++i) {
+        const int64_t r = find_root(parent, i);
+        if (r == i) {
+            if (n >= INT32_MAX) throw std::overflow_error("more than 2^31 - 1 components");
+            run_label[i] = static_cast<int32_t>(++n);
+            sizes.push_back(0);
+        } else {
+            run_label[i] = run_label[r];
+        }
+        sizes[run_label[i]] += t.runs[i].x1 - t.runs[i].x0 + 1;
+    }
+    int64_t fg = 0;
+    for (size_t i = 1; i < sizes.size(); ++i) fg += sizes[i];
+    sizes[0] = total - fg;
+#pragma omp parallel for schedule(static) if (total > (1 << 16))
+    for (int64_t l = 0; l < lines; ++l) {
+        int32_t* o = labels + l * W;
+        std::fill(o, o + W, 0);
+        for (int64_t i = t.first[l]; i < t.first[l + 1]; ++i)
+            std::fill(o + t.runs[i].x0, o + t.runs[i].x1 + 1, run_label[i]);
+    }
+    return n;
+}
+
+// Outer border of the 8-connected component with label `lab` whose first raster pixel is (y0, x0), traced as in
+// Suzuki & Abe (1985) (what cv2.findContours does): returns the number of border points visited (the length of the
+// CHAIN_APPROX_NONE contour) and adds the arc length (1 per axial step, sqrt 2 per diagonal step) to `arc`.
+inline int64_t trace_outer(const int32_t* labels, int64_t H, int64_t W, int32_t lab, int64_t y0, int64_t x0,
+                           double& arc) {
+    // Chain codes: 0 right, 1 up-right, 2 up, 3 up-left, 4 left, 5 down-left, 6 down, 7 down-right (row down), so
+    // increasing codes turn counterclockwise on screen.
+    static const int dy[8] = {0, -1, -1, -1, 0, 1, 1, 1};
+    static const int dx[8] = {1, 1, 0, -1, -1, -1, 0, 1};
+    auto on = [&](int64_t y, int64_t x, int d) {
+        const int64_t yy = y + dy[d], xx = x + dx[d];
+        return yy >= 0 && yy < H && xx >= 0 && xx < W && labels[yy * W + xx] == lab;
+    };
+    // Step 3.1: clockwise from the left neighbour (code 4) for the first pixel of the component.
+    int d1 = -1;
+    for (int k = 0; k < 8; ++k) {
+        const int d = (4 - k + 8) % 8;
+        if (on(y0, x0, d)) { d1 = d; break; }
+    }
+    if (d1 < 0) return 1;  // isolated pixel
+    const int64_t y1 = y0 + dy[d1], x1 = x0 + dx[d1];
+    int64_t y3 = y0, x3 = x0;
+    int back = d1;  // direction from (y3, x3) to (y2, x2)
+    int64_t points = 0;
+    int64_t diagonal = 0, axial = 0;
+    for (;;) {
+        // Step 3.3: counterclockwise from the element after (y2, x2).
+        int d4 = -1;
+        for (int k = 1; k <= 8; ++k) {
+            const int d = (back + k) % 8;
+            if (on(y3, x3, d)) { d4 = d; break; }
+        }
+        ++points;
+        (d4 & 1 ? diagonal : axial) += 1;
+        const int64_t y4 = y3 + dy[d4], x4 = x3 + dx[d4];
+        if (y4 == y0 && x4 == x0 && y3 == y1 && x3 == x1) break;
+        back = (d4 + 4) % 8;
+        y3 = y4;
+        x3 = x4;
+    }
+    arc += static_cast<double>(axial) + std::sqrt(2.0) * static_cast<double>(diagonal);
+    return points;
+}
+
+// Outer contours of a 2D [H, W] mask as cv2.findContours(RETR_EXTERNAL, CHAIN_APPROX_NONE) sees them: the
+// 8-connected components of the mask with holes filled (4-connected background), each with its pixel count, the
+// number of points of its outer contour and that contour's closed arc length. labels receives the components.
+inline int64_t outer_contours(const uint8_t* m, int64_t H, int64_t W, int32_t* labels, std::vector<int64_t>& areas,
+                              std::vector<int64_t>& lengths, std::vector<double>& arcs) {
+    std::vector<uint8_t> filled(static_cast<size_t>(H * W));
+    fill::fill_holes(m, 1, H, W, false, 1, filled.data());
+    std::vector<int64_t> sizes;
+    const int64_t n = label(filled.data(), 1, H, W, false, 2, labels, sizes);
+    areas.assign(sizes.begin() + 1, sizes.end());
+    lengths.assign(static_cast<size_t>(n), 0);
+    arcs.assign(static_cast<size_t>(n), 0.0);
+    int32_t next = 1;  // labels appear in raster order: the first pixel seen with label `next` starts its border
+    for (int64_t i = 0; i < H * W && next <= n; ++i)
+        if (labels[i] == next) {
+            lengths[next - 1] = trace_outer(labels, H, W, next, i / W, i % W, arcs[next - 1]);
+            ++next;
+        }
+    return n;
+}
+
+}  // namespace cc
+}  // namespace radseg
