@@ -289,18 +289,18 @@ def read_series(
     offsets = (positions - positions[0]) - np.outer((positions - positions[0]) @ normal, normal)
     if len(records) < 2 or np.abs(offsets).max() <= _POS_ABS_TOL_MM:
         axis = normal
-        if len(records) >= 2:
-            steps = np.diff(positions, axis=0) @ normal
-            step = float(np.median(steps))
-    if len(records) >= 2 and not uneven_notes:
-        # Even steps: the mean step puts every slice on the grid (the median can drift over many slices).
-        step = float((positions[-1] - positions[0]) @ axis) / (len(records) - 1)
     else:
         tilt = np.degrees(np.arccos(min(1.0, abs(float(axis @ normal)))))
         notes.append(
             f"gantry tilt of {tilt:.2f} deg: kept as a sheared grid (direction[:, 0] is the slice step, not the "
             "image normal); resample before using tools that assume orthogonal axes"
         )
+    if len(records) >= 2:
+        if uneven_notes:
+            step = float(np.median(np.diff(positions, axis=0) @ axis))
+        else:
+            # Even steps: the mean step puts every slice on the grid (the median can drift over many slices).
+            step = float((positions[-1] - positions[0]) @ axis) / (len(records) - 1)
 
     frames = _pixels(records)
     array = _rescale(records, frames, dtype)
