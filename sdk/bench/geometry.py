@@ -8,6 +8,7 @@ of differing voxels for masks, relative difference of each value for metrics), s
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Callable, Iterator
 
 import numpy as np
@@ -150,7 +151,7 @@ def build_cases(source: C.MaskSource, size: str, threads: int, selected=None) ->
                             "scalar", [
                                 Contender("radseg", "radseg metrics.dice", lambda p=pred, r=ref: R.radseg_dice(p, r)),
                                 Contender("numpy", "numpy count_nonzero", lambda p=pred, r=ref: R.numpy_dice(p, r)),
-                                Contender("monai", "MONAI compute_dice", lambda p=pred, r=ref: R.monai_dice(p, r)),
+                                Contender("monai", "MONAI compute_dice", lambda p=pred, r=ref: R.monai_dice(p, r), slow=True),
                             ]))
 
 
@@ -208,7 +209,10 @@ def run_case(case: Case, repeat: int, budget_s: float, quick: bool = False) -> d
         elif case.kind in ("surface", "scalar"):
             rows[index]["value"] = out
 
-    timings = time_interleaved([fn for _, fn in fns], repeat, budget_s, on_warmup=keep)
+    with warnings.catch_warnings():  # third-party deprecation notices (MONAI, surface-distance) on every call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        timings = time_interleaved([fn for _, fn in fns], repeat, budget_s, on_warmup=keep)
     for (index, _), t in zip(fns, timings):
         if t.error:
             rows[index]["status"] = f"error: {t.error}"
