@@ -1,0 +1,130 @@
+"""Evaluation cases from ../shared/data: BTCV CT, CHAOS T2 MR (held-out patients) and TotalSegmentator's example CT
+and MR (structures no training label covers).
+
+The volumes are read by the training readers (`radseg.training.data`), so that evaluation sees exactly the slices
+training sees: [slices, rows, cols] in radiological display orientation, CT in HU (BTCV's stored 8-bit window
+converted back), MR in raw units, spacing (slice_mm, row_mm, col_mm). nibabel is imported by those readers.
+
+Cases are yielded structure by structure; with ``max_slices`` each structure keeps at most that many of its
+(patient, slice) pairs, evenly spread over all of them (deterministic).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
+
+import numpy as np
+
+from .click import Case
+
+#: TotalSegmentator structures used as never-seen structures (none is a BTCV or CHAOS label). Each maps to the
+#: label names merged into it; "vertebrae_*" merges the CT's per-vertebra labels.
+TOTALSEG_UNSEEN = {
+    "CT": {"colon": ["colon"], "vertebrae": "vertebrae_*", "autochthon_left": ["autochthon_left"],
+           "duodenum": ["duodenum"]},
+    "MR": {"vertebrae": ["vertebrae"], "autochthon_left": ["autochthon_left"], "colon": ["colon"]},
+}
+_TOTALSEG_FILES = {"CT": ("total", "example_ct_sm.nii.gz", "example_seg.nii.gz"),
+                   "MR": ("total_mr", "example_mr_sm.nii.gz", "example_seg_mr.nii.gz")}
+
+
+def find_data_root(explicit=None) -> pathlib.Path:
+    """The shared data folder: `explicit`, else $RADSEG_DATA, else ../shared/data beside the working directory or
+    beside the radseg source tree. FileNotFoundError naming the places tried when none exists."""
+    if explicit is not None:
+        candidates = [explicit]
+    else:
+        here = pathlib.Path(__file__).resolve().parents[2]  # the source tree root in an editable install
+        candidates = [os.environ.get("RADSEG_DATA"), pathlib.Path.cwd().parent / "shared" / "data",
+                      pathlib.Path.cwd() / "shared" / "data", here.parent / "shared" / "data"]
+    tried = []
+    for c in candidates:
+        if not c:
+            continue
+        p = pathlib.Path(c).expanduser()
+        tried.append(str(p))
+        if p.is_dir():
+            return p.resolve()
+    raise FileNotFoundError(f"data folder not found (tried {tried}); pass --data PATH or set RADSEG_DATA")
+
+
+def even_subset(items: list, n: Optional[int]) -> list:
+    """At most `n` items, evenly spread over the list (deterministic); all of them when n is None."""
+    if n is None or len(items) <= n:
+        return list(items)
+    idx = np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))
+    return [items[i] for i in idx]
+
+
+def cases_from_volumes(volumes: Iterable, structures: Dict[str, List[int]], *, group: str, seen: Dict[str, bool],
+                       max_slices: Optional[int] = None) -> Iterator[Case]:
+    """Cases from `radseg.training.data.Volume`s: every slice where a structure is present.
+
+    Args:
+        volumes: Volume objects (image [slices, rows, cols], labels, spacing, name, dataset, modality).
+        structures: structure name -> label ids merged into it.
+        group: the case group name; seen: structure -> whether it was a training label.
+    """
+    vols = list(volumes)
+    present = {s: [] for s in structures}
+    for vi, v in enumerate(vols):
+        for s, ids in structures.items():
+            hit = np.isin(v.labels, ids).any(axis=(1, 2))
+            present[s] += [(vi, int(k)) for k in np.flatnonzero(hit)]
+    for s, ids in structures.items():
+        for vi, k in even_subset(present[s], max_slices):
+            v = vols[vi]
+            yield Case(np.asarray(v.image[k], np.float32), np.isin(v.labels[k], ids), v.slice_spacing(), v.modality,
+                       s, v.dataset, v.name, k, group, bool(seen[s]))
+
+
+def labelled_cases(dataset: str, root, patients: Sequence[str], *, group: str, unseen: Sequence[str] = (),
+                   structures: Optional[Sequence[str]] = None, max_slices: Optional[int] = None) -> Iterator[Case]:
+    """BTCV ("btcv") or CHAOS ("chaos") cases for the given patients (e.g. "sabs_03", "chaos_t2_05").
+
+    Args:
+        patients: patient ids, or None for every patient of the dataset.
+        unseen: structure names that were held out of training (reported as unseen, seen=False).
+        structures: restrict to these structure names (default: every label of the dataset).
+    """
+    from radseg.training.data import btcv, chaos
+
+    reader = {"btcv": btcv, "chaos": chaos}.get(dataset)
+    if reader is None:
+        raise ValueError(f"dataset must be 'btcv' or 'chaos', got {dataset!r}")
+    names = {n: [i] for i, n in reader.LABELS.items() if structures is None or n in structures}
+    if patients is None:
+        patients = reader.cases(root)
+    vols = [reader.load(root, p) for p in patients]
+    return cases_from_volumes(vols, names, group=group, seen={s: s not in set(unseen) for s in names},
+                              max_slices=max_slices)
+
+
+def totalseg_cases(root, modality: str = "CT", max_slices: Optional[int] = None,
+                   structures: Optional[Dict[str, object]] = None) -> Iterator[Case]:
+    """TotalSegmentator's example CT or MR with structures that no training label covers (group "unseen_ct" /
+    "unseen_mr"). Its labels come from the TotalSegmentator model (reference, not expert): see its SOURCE.txt."""
+    from radseg.training.data.volumes import Volume, load_display
+
+    if modality not in _TOTALSEG_FILES:
+        raise ValueError(f"modality must be 'CT' or 'MR', got {modality!r}")
+    base = pathlib.Path(root) / "totalseg"
+    table_key, image_file, label_file = _TOTALSEG_FILES[modality]
+    by_name = {v: int(k) for k, v in json.loads((base / "labels.json").read_text())[table_key].items()}
+    wanted = TOTALSEG_UNSEEN[modality] if structures is None else structures
+    ids = {}
+    for s, spec in wanted.items():
+        if isinstance(spec, str) and spec.endswith("*"):
+            ids[s] = [i for n, i in by_name.items() if n.startswith(spec[:-1])]
+        else:
+            unknown = [n for n in spec if n not in by_name]
+            if unknown:
+                raise ValueError(f"totalseg {modality}: unknown label names {unknown}")
+            ids[s] = [by_name[n] for n in spec]
+    img, spacing = load_display(base / image_file, dtype=np.float32)
+    lab, _ = load_display(base / label_file, dtype=np.uint8)
+    vol = Volume(f"totalseg_{modality.lower()}", f"totalseg_{modality.lower()}", modality, img, lab, spacing)
+    return cases_from_volumes([vol], ids, group=f"unseen_{modality.lower()}", seen={s: False for s in ids},
+                              max_slices=max_slices)
