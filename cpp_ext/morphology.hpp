@@ -10,11 +10,13 @@
 // treats it as foreground. Hence closing(m) contains m and opening(m) is contained in m.
 //
 // Two exact engines, both restricted to the bounding box of the foreground padded by the element's reach:
-//  * 2D: the disk is a union of horizontal segments of half-width w[k] at row offset k. A pass along each row gives
-//    the step count to the nearest foreground pixel of that row (h); a pixel is dilated iff h[y + k] <= w[|k|] for
-//    some k. Integer-only and vectorised, O(pixels * (2 * reach_rows + 1)).
-//  * 3D, or 2D with a very tall disk: threshold the exact squared EDT (edt.hpp), O(voxels) whatever the radius.
-//    Dilation: EDT of the complement <= r^2; erosion: EDT of the mask > r^2.
+//  * Run engine: the element is a union of segments along the last axis, of half-width w at line offset (dz, dy).
+//    Each line of the box is reduced to its runs of "hits" (foreground for dilation, background for erosion);
+//    an output line is the union of the hit runs of its neighbouring lines, each widened by that line's w.
+//    Integer-only; cost ~ lines * (line offsets) * (runs per line) + elements, nearly independent of the
+//    radius along the last axis. Used whenever the element spans at most kMaxRunOffsets lines.
+//  * EDT engine: threshold the exact squared EDT (edt.hpp), O(voxels) whatever the radius. Dilation: EDT of the
+//    complement <= r^2; erosion: EDT of the mask > r^2. Used for large 3D balls.
 #pragma once
 
 #include <algorithm>
@@ -30,8 +32,9 @@ namespace radseg {
 namespace morph {
 
 constexpr double kRadiusTol = 1e-6;
-// The segment engine makes (2 * reach + 1) passes per row; beyond this many the EDT engine is cheaper.
-constexpr int64_t kMaxSegmentPasses = 161;
+// The run engine visits every line offset of the element for every output line; beyond this many the EDT engine is
+// cheaper.
+constexpr int64_t kMaxRunOffsets = 160;
 
 // A 3D box [lo, hi) in voxels.
 struct Box {
@@ -77,83 +80,127 @@ inline double radius_sq(double radius) { return radius * radius * (1.0 + kRadius
 
 // Largest k >= 0 with (k * step)^2 <= r2 (r2 >= 0).
 inline int64_t reach(double r2, double step) {
-    int64_t k = static_cast<int64_t>(std::floor(std::sqrt(r2) / step));
+    const double k0 = std::floor(std::sqrt(r2) / step);
+    if (k0 > 1e15) return static_cast<int64_t>(1e15);  // far beyond any array
+    int64_t k = static_cast<int64_t>(k0);
     while (static_cast<double>(k + 1) * step * (static_cast<double>(k + 1) * step) <= r2) ++k;
     while (k > 0 && static_cast<double>(k) * step * (static_cast<double>(k) * step) > r2) --k;
     return k;
 }
 
-// Half-widths (in columns) of the disk rows: w[k] for row offsets k = 0..reach_rows.
-inline std::vector<int64_t> disk_half_widths(double radius, double row_mm, double col_mm) {
+// One line of the structuring element: offset (dz, dy) and the half-width w along the last axis.
+struct LineReach {
+    int64_t dz, dy, w;
+};
+
+// The element as lines along the last axis (dz = 0 only when is_2d), clipped to what an array of `shape` can use.
+inline std::vector<LineReach> element_lines(double radius, const double spacing[3], bool is_2d,
+                                            const int64_t shape[3]) {
     const double r2 = radius_sq(radius);
-    const int64_t ry = reach(r2, row_mm);
-    std::vector<int64_t> w(ry + 1);
-    for (int64_t k = 0; k <= ry; ++k) {
-        const double dy = static_cast<double>(k) * row_mm;
-        w[k] = reach(std::max(0.0, r2 - dy * dy), col_mm);
+    const int64_t rz = is_2d ? 0 : std::min(shape[0], reach(r2, spacing[0]));
+    std::vector<LineReach> out;
+    for (int64_t dz = -rz; dz <= rz; ++dz) {
+        const double ez = static_cast<double>(dz) * spacing[0];
+        const double rz2 = std::max(0.0, r2 - ez * ez);
+        const int64_t ry = std::min(shape[1], reach(rz2, spacing[1]));
+        for (int64_t dy = -ry; dy <= ry; ++dy) {
+            const double ey = static_cast<double>(dy) * spacing[1];
+            out.push_back({dz, dy, std::min(shape[2], reach(std::max(0.0, rz2 - ey * ey), spacing[2]))});
+        }
     }
-    return w;
+    return out;
 }
 
 namespace detail {
 
-// acc[x] |= (row[x] <= thr), the hot loop of the segment engine; compiled for AVX2 and baseline, picked at load.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-static void or_le(uint8_t* __restrict acc, const uint16_t* __restrict row, uint16_t thr, int64_t n) {
-    for (int64_t x = 0; x < n; ++x) acc[x] |= static_cast<uint8_t>(row[x] <= thr);
-}
-
-// Per row of a [H, W] box (row stride `stride`): h = steps to the nearest "hit" element in the same row, capped at
-// `cap`; hit = nonzero (Invert = false) or zero (Invert = true). any[y] = whether row y has a hit.
-template <bool Invert>
-void row_steps(const uint8_t* in, int64_t stride, int64_t H, int64_t W, uint16_t cap, uint16_t* h, uint8_t* any) {
-#pragma omp parallel for schedule(static) if (H * W > (1 << 16))
-    for (int64_t y = 0; y < H; ++y) {
-        const uint8_t* r = in + y * stride;
-        uint16_t* o = h + y * W;
-        uint16_t d = cap;
-        bool seen = false;
-        for (int64_t x = 0; x < W; ++x) {
-            const bool hit = Invert ? (r[x] == 0) : (r[x] != 0);
-            d = hit ? 0 : static_cast<uint16_t>(d < cap ? d + 1 : cap);
-            seen |= hit;
-            o[x] = d;
-        }
-        any[y] = seen;
-        if (!seen) continue;
-        d = cap;
-        for (int64_t x = W - 1; x >= 0; --x) {
-            d = o[x] == 0 ? 0 : static_cast<uint16_t>(d < cap ? d + 1 : cap);
-            if (d < o[x]) o[x] = d;
-        }
+// First index in [x, n) whose element is a hit (nonzero when Nonzero, zero otherwise), or n. Skips 8 bytes at a
+// time over stretches without hits.
+template <bool Nonzero>
+inline int64_t next_hit(const uint8_t* r, int64_t x, int64_t n) {
+    constexpr uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (x < n && (reinterpret_cast<uintptr_t>(r + x) & 7u)) {
+        if ((r[x] != 0) == Nonzero) return x;
+        ++x;
     }
+    for (; x + 8 <= n; x += 8) {
+        uint64_t v;
+        std::memcpy(&v, r + x, 8);
+        const bool any = Nonzero ? v != 0 : ((v - ones) & ~v & highs) != 0;  // a nonzero / a zero byte
+        if (any) break;
+    }
+    for (; x < n; ++x)
+        if ((r[x] != 0) == Nonzero) return x;
+    return n;
 }
 
-// Segment-engine dilation of the hits of a [H, W] box into out (row stride ostride); Invert: hits are zeros and
-// the result is complemented (erosion of the nonzeros).
-template <bool Invert>
-void segment_dilate_2d(const uint8_t* in, int64_t stride, int64_t H, int64_t W, const std::vector<int64_t>& w,
-                       uint8_t* out, int64_t ostride) {
-    const int64_t ry = static_cast<int64_t>(w.size()) - 1;
-    int64_t wmax = 0;
-    for (auto v : w) wmax = std::max(wmax, v);
-    const uint16_t cap = static_cast<uint16_t>(std::min<int64_t>(wmax + 1, 65535));
-    std::vector<uint16_t> h(static_cast<size_t>(H * W));
-    std::vector<uint8_t> any(static_cast<size_t>(H));
-    std::vector<uint16_t> thr(w.size());
-    for (size_t k = 0; k < w.size(); ++k) thr[k] = static_cast<uint16_t>(std::min<int64_t>(w[k], 65534));
-    row_steps<Invert>(in, stride, H, W, cap, h.data(), any.data());
-#pragma omp parallel for schedule(static) if (H * W > (1 << 15))
-    for (int64_t y = 0; y < H; ++y) {
-        uint8_t* o = out + y * ostride;
-        std::memset(o, 0, static_cast<size_t>(W));
-        const int64_t k0 = std::max(-ry, -y), k1 = std::min(ry, H - 1 - y);
-        for (int64_t k = k0; k <= k1; ++k)
-            if (any[y + k]) or_le(o, h.data() + (y + k) * W, thr[k < 0 ? -k : k], W);
-        if (Invert)
-            for (int64_t x = 0; x < W; ++x) o[x] ^= 1;
+// Runs [x0, x1] (inclusive, box-relative) of hits on each line of box b of a [Z, H, W] array; the runs of box line
+// l = (z - b.lo[0]) * b.size(1) + (y - b.lo[1]) are runs[first[l] .. first[l + 1]).
+struct BoxRuns {
+    std::vector<int32_t> x0, x1;
+    std::vector<int64_t> first;
+};
+
+template <bool Nonzero>
+BoxRuns box_runs(const uint8_t* m, const int64_t shape[3], const Box& b) {
+    const int64_t H = shape[1], W = shape[2], by = b.size(1), bw = b.size(2);
+    const int64_t lines = b.size(0) * by;
+    BoxRuns t;
+    t.first.assign(static_cast<size_t>(lines) + 1, 0);
+    for (int64_t l = 0; l < lines; ++l) {
+        const uint8_t* r = m + ((b.lo[0] + l / by) * H + b.lo[1] + l % by) * W + b.lo[2];
+        int64_t x = next_hit<Nonzero>(r, 0, bw);
+        while (x < bw) {
+            const int64_t e = next_hit<!Nonzero>(r, x, bw);
+            t.x0.push_back(static_cast<int32_t>(x));
+            t.x1.push_back(static_cast<int32_t>(e - 1));
+            x = next_hit<Nonzero>(r, e, bw);
+        }
+        t.first[l + 1] = static_cast<int64_t>(t.x0.size());
+    }
+    return t;
+}
+
+// Run-engine dilation of the hits inside box b (hits: nonzero; Erode: zeros, result complemented) into out, the
+// full [Z, H, W] array, already zero outside b. Lines outside b contribute nothing.
+template <bool Erode>
+void run_dilate(const uint8_t* m, const int64_t shape[3], const Box& b, const std::vector<LineReach>& offsets,
+                uint8_t* out) {
+    const int64_t H = shape[1], W = shape[2], bz = b.size(0), by = b.size(1), bw = b.size(2);
+    const BoxRuns t = box_runs<!Erode>(m, shape, b);
+    const int64_t lines = bz * by;
+    const bool parallel = lines * static_cast<int64_t>(offsets.size()) > (1 << 20);
+#pragma omp parallel if (parallel)
+    {
+        // cover[a] = furthest end of the widened runs starting at a (-1: none); reset after each line.
+        std::vector<int32_t> cover(static_cast<size_t>(bw), -1);
+        std::vector<int32_t> touched;
+#pragma omp for schedule(dynamic, 64)
+        for (int64_t l = 0; l < lines; ++l) {
+            const int64_t z = l / by, y = l % by;
+            int64_t lo = bw, hi = -1;
+            for (const auto& o : offsets) {
+                const int64_t nz = z + o.dz, ny = y + o.dy;
+                if (nz < 0 || nz >= bz || ny < 0 || ny >= by) continue;
+                const int64_t nl = nz * by + ny;
+                for (int64_t i = t.first[nl]; i < t.first[nl + 1]; ++i) {
+                    const int64_t a = std::max<int64_t>(0, t.x0[i] - o.w);
+                    const int64_t e = std::min<int64_t>(bw - 1, t.x1[i] + o.w);
+                    if (cover[a] < 0) touched.push_back(static_cast<int32_t>(a));
+                    if (cover[a] < e) cover[a] = static_cast<int32_t>(e);
+                    lo = std::min(lo, a);
+                    hi = std::max(hi, e);
+                }
+            }
+            uint8_t* o = out + ((b.lo[0] + z) * H + b.lo[1] + y) * W + b.lo[2];
+            if (Erode) std::memset(o, 1, static_cast<size_t>(bw));
+            int64_t reach_to = -1;
+            for (int64_t x = lo; x <= hi; ++x) {
+                reach_to = std::max<int64_t>(reach_to, cover[x]);
+                o[x] = static_cast<uint8_t>((x <= reach_to) != Erode);
+            }
+            for (auto a : touched) cover[a] = -1;
+            touched.clear();
+        }
     }
 }
 
@@ -210,16 +257,12 @@ inline void dilate_or_erode(const uint8_t* m, const int64_t shape[3], const doub
         for (int64_t i = 0; i < total; ++i) out[i] = m[i] != 0;
         return;
     }
-    const int64_t W = shape[2];
-    const int64_t passes = 2 * reach(r2, spacing[1]) + 1;
-    if (is_2d && passes <= kMaxSegmentPasses) {
-        const auto w = disk_half_widths(radius, spacing[1], spacing[2]);
-        const uint8_t* in = m + b.lo[1] * W + b.lo[2];
-        uint8_t* o = out + b.lo[1] * W + b.lo[2];
+    const auto offsets = element_lines(radius, spacing, is_2d, shape);
+    if (static_cast<int64_t>(offsets.size()) <= kMaxRunOffsets) {
         if (erode)
-            detail::segment_dilate_2d<true>(in, W, b.size(1), b.size(2), w, o, W);
+            detail::run_dilate<true>(m, shape, b, offsets, out);
         else
-            detail::segment_dilate_2d<false>(in, W, b.size(1), b.size(2), w, o, W);
+            detail::run_dilate<false>(m, shape, b, offsets, out);
         return;
     }
     if (erode)
