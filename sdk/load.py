@@ -92,4 +92,6 @@ def load(name_or_path: Union[str, os.PathLike] = "click", backend: Optional[str]
             f"files come from different exports, re-export the model"
         )
     module, cls = _TASKS[manifest.task]
-    return getattr(importlib.import_module(module), cls)(runtime, manifest, folder)
+    model = getattr(importlib.import_module(module), cls)(runtime, manifest, folder)
+    model.warmup()
+    return model

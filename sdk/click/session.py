@@ -82,6 +82,13 @@ class ClickModel:
         """
         return ClickSession(self, image, spacing, modality)
 
+    def warmup(self) -> "ClickModel":
+        """Run the network once on zeros, so the first real click does not pay the runtime's first-run
+        allocations (tens of ms on ONNX Runtime CPU). `radseg.load` calls it."""
+        s, c = self.manifest.input_size, self.manifest.in_channels
+        self.runtime.run({self.manifest.input_name: np.zeros((1, c, s, s), np.float32)})
+        return self
+
     def predict(self, norm_image, clicks, mask, spacing, box=None):
         """One network pass: (bool mask [rows, cols], CropBox, timings in seconds for prep / infer / post)."""
         t0 = time.perf_counter()
