@@ -56,10 +56,19 @@ def read_header(path: str):
 
 
 def is_image(ds) -> bool:
-    """True for datasets that can be slices of an image volume (not SEG/SR/RTSTRUCT/DICOMDIR...)."""
-    sop = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "") or ds.get("SOPClassUID", ""))
-    if sop == MEDIA_STORAGE_DIRECTORY:
-        return False
+    """True for datasets that can be slices of an image volume (not SEG/SR/RTSTRUCT/DICOMDIR...).
+
+    Decided by the SOP class ("... Image Storage"), so a truncated image file still counts as an image (and then
+    fails loudly) instead of being skipped; by Modality and content when the SOP class is missing or unknown.
+    """
+    meta = getattr(ds, "file_meta", None)
+    sop = (meta.get("MediaStorageSOPClassUID") if meta is not None else None) or ds.get("SOPClassUID")
+    if sop is not None:
+        if str(sop) == MEDIA_STORAGE_DIRECTORY:
+            return False
+        name = getattr(sop, "name", "") or ""
+        if name and name != str(sop):
+            return "Image Storage" in name
     if str(ds.get("Modality", "")).upper() in NON_IMAGE_MODALITIES:
         return False
     return "PixelData" in ds or ("Rows" in ds and "Columns" in ds)
@@ -98,7 +107,7 @@ def _optional_float(value) -> Optional[float]:
 def slice_records(path: str, ds) -> list[SliceRecord]:
     """The image planes of one file. Raises DicomFileError for missing pixel data or geometry."""
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-        raise DicomFileError(path, "no pixel data (tag PixelData (7FE0,0010) is missing)")
+        raise DicomFileError(path, "no pixel data (tag PixelData (7FE0,0010) is missing; is the file truncated?)")
     for tag in ("Rows", "Columns"):
         if tag not in ds:
             raise DicomFileError(path, f"missing {tag}")

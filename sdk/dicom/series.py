@@ -75,7 +75,15 @@ def _scan(path_or_files, errors: str):
                     raise exc
                 problems.append(str(exc))
             continue
-        groups[str(ds.get("SeriesInstanceUID", ""))].append((path, ds))
+        problem = None
+        if not any(kw in ds for kw in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+            problem = "no pixel data (tag PixelData (7FE0,0010) is missing; is the file truncated?)"
+        if problem:
+            if errors == "raise":
+                raise DicomFileError(path, problem)
+            problems.append(str(DicomFileError(path, problem)))
+            continue
+        groups[str(ds.get("SeriesInstanceUID", ""))].append((path, ds))  # may be empty after anonymisation
     return groups, problems
 
 
@@ -111,29 +119,41 @@ def _decode(ds, path: str) -> np.ndarray:
         hint = ""
         if "plugin" in str(exc).lower() or "handler" in str(exc).lower() or "decoder" in str(exc).lower():
             hint = " (install the pixel-data handlers: pip install 'radseg[dicom]')"
+        if "less than expected" in str(exc):
+            hint = " (the file looks truncated)"
         raise DicomFileError(path, f"cannot decode pixel data, transfer syntax {ts_name}: "
                                    f"{type(exc).__name__}: {exc}{hint}") from None
 
 
-def _pixels(records: list[SliceRecord]) -> list[np.ndarray]:
-    """Decoded frames, one per record (multi-frame files decoded once)."""
-    unique = {}
-    for r in records:
-        unique.setdefault(id(r.dataset), r)
-    items = list(unique.values())
-
+def _decode_all(records: list[SliceRecord], errors: str, problems: list[str]):
+    """Decode every file once (multi-frame files too). Returns (records whose pixels decoded, frames)."""
     # Sequential on purpose: the pylibjpeg decoders hold the GIL, so threads only add contention.
-    decoded = [_decode(r.dataset, r.path) for r in items]
-    by_ds = {id(r.dataset): arr for r, arr in zip(items, decoded)}
-    out = []
+    decoded: dict[int, Optional[np.ndarray]] = {}
+    kept, frames = [], []
     for r in records:
-        arr = by_ds[id(r.dataset)]
+        key = id(r.dataset)
+        if key not in decoded:
+            try:
+                decoded[key] = _decode(r.dataset, r.path)
+            except DicomFileError as exc:
+                if errors == "raise":
+                    raise
+                problems.append(str(exc))
+                decoded[key] = None
+        arr = decoded[key]
+        if arr is None:
+            continue
         if r.frame is not None and arr.ndim == 3:
             arr = arr[r.frame]
         if arr.shape != (r.rows, r.cols):
-            raise DicomFileError(r.path, f"decoded pixel data has shape {arr.shape}, header says {(r.rows, r.cols)}")
-        out.append(arr)
-    return out
+            exc = DicomFileError(r.path, f"decoded pixel data has shape {arr.shape}, header says {(r.rows, r.cols)}")
+            if errors == "raise":
+                raise exc
+            problems.append(str(exc))
+            continue
+        kept.append(r)
+        frames.append(arr)
+    return kept, frames
 
 
 def _rescale(records: list[SliceRecord], frames: list[np.ndarray], dtype) -> np.ndarray:
@@ -259,10 +279,13 @@ def read_series(
             if errors == "raise":
                 raise
             problems.append(str(exc))
+    _check_same(records, lambda r: (r.rows, r.cols), "image size (rows, cols)")
+    records, frames = _decode_all(records, errors, problems)
     if not records:
         raise SeriesError("no usable slices in series " + series_uid + (": " + "; ".join(problems) if problems else ""))
+    pixels = {id(r): f for r, f in zip(records, frames)}
+    del frames
 
-    _check_same(records, lambda r: (r.rows, r.cols), "image size (rows, cols)")
     ref = records[0].orientation
     _check_same(records, lambda r: tuple(np.round(ref if np.abs(r.orientation - ref).max() <= _ORIENTATION_TOL
                                                   else r.orientation, 4)), "ImageOrientationPatient")
@@ -302,9 +325,8 @@ def read_series(
             # Even steps: the mean step puts every slice on the grid (the median can drift over many slices).
             step = float((positions[-1] - positions[0]) @ axis) / (len(records) - 1)
 
-    frames = _pixels(records)
-    array = _rescale(records, frames, dtype)
-    del frames
+    array = _rescale(records, [pixels[id(r)] for r in records], dtype)
+    del pixels
 
     first = records[0].dataset
     direction = np.stack([axis, row_dir, col_dir], axis=1)
