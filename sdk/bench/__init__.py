@@ -11,6 +11,7 @@ otherwise clearly labelled synthetic organ-like masks.
 """
 from __future__ import annotations
 
+import os
 import platform
 import time
 
@@ -46,6 +47,14 @@ def _versions() -> dict:
     return out
 
 
+def _loadavg():
+    """1-minute load average (other processes competing for the CPUs), or None where the OS has none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # pragma: no cover - not Unix
+        return None
+
+
 def run_benchmark(threads="all", repeat: int = 7, only=None, quick: bool = False, size: str = "full",
                   data=None, case: str = "sabs_00", budget_s: float | None = None, progress=None) -> dict:
     """Run the selected cases and return ``{"meta": {...}, "cases": [...]}`` (see :mod:`radseg.bench.geometry`).
@@ -73,7 +82,8 @@ def run_benchmark(threads="all", repeat: int = 7, only=None, quick: bool = False
     meta = {"threads": n_threads, "cpus": available_cpus(), "repeat": repeat, "budget_s": budget, "quick": quick,
             "size": size, "data": source.description, "synthetic_data": source.synthetic,
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "python": platform.python_version(),
-            "versions": _versions(), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "versions": _versions(), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "loadavg_start": _loadavg()}
     results, start = [], time.perf_counter()
     with thread_limit(n_threads):
         for c in build_cases(source, size, n_threads, selected):
@@ -81,6 +91,7 @@ def run_benchmark(threads="all", repeat: int = 7, only=None, quick: bool = False
                 progress(f"{c.key}: {c.title}")
             results.append(run_case(c, repeat, budget, quick))
     meta["elapsed_s"] = round(time.perf_counter() - start, 1)
+    meta["loadavg_end"] = _loadavg()
     return {"meta": meta, "cases": results}
 
 

@@ -48,10 +48,11 @@ def _values(row: dict) -> str:
 
 def _row_cells(row: dict) -> list[str]:
     if row["status"] != "ok":
-        return [row["label"], "-", "", "", row["status"]]
+        return [row["label"], "-", "", "", "", row["status"]]
     speed = row.get("radseg_speedup")
     extra = _values(row) or _diff(row)
-    return [row["label"], _ms(row["median_s"]), str(row["n"]), "-" if speed is None else f"{speed:.2f}x", extra]
+    return [row["label"], _ms(row["median_s"]), _ms(min(row["times_s"])), str(row["n"]),
+            "-" if speed is None else f"{speed:.2f}x", extra]
 
 
 def header_lines(result: dict) -> list[str]:
@@ -60,15 +61,17 @@ def header_lines(result: dict) -> list[str]:
         f"radseg bench: threads={meta['threads']} (of {meta['cpus']} CPUs), repeat={meta['repeat']}, "
         f"budget={meta['budget_s']} s per contender, size={meta['size']}{', quick' if meta['quick'] else ''}",
         f"data: {meta['data']}",
-        "times are medians (ms); 'radseg faster by' = median(contender) / median(radseg) in this run; "
-        "n = timed calls (after one warm-up)",
+        f"load average (1 min) at start / end: {meta.get('loadavg_start')} / {meta.get('loadavg_end')}"
+        + (f"; {meta['elapsed_s']} s in all" if meta.get("elapsed_s") is not None else ""),
+        "times in ms: median and min of n timed calls (after one warm-up); "
+        "'radseg faster by' = median(contender) / median(radseg), both from this run",
     ]
 
 
 def to_text(result: dict) -> str:
     """A plain-text table per case, then its bars with PASS/MISS."""
     out = header_lines(result)
-    cols = ["contender", "median ms", "n", "radseg faster by", "output vs radseg"]
+    cols = ["contender", "median ms", "min ms", "n", "radseg faster by", "output vs radseg"]
     for case in result["cases"]:
         out += ["", f"== {case['title']}  [{case['key']}]", f"   inputs: {case['inputs']}"]
         table = [cols] + [_row_cells(r) for r in case["rows"]]
@@ -85,7 +88,8 @@ def to_markdown(result: dict) -> str:
     out = [line + "  " for line in header_lines(result)]
     for case in result["cases"]:
         out += ["", f"**{case['title']}** (`{case['key']}`): {case['inputs']}", "",
-                "| contender | median ms | n | radseg faster by | output vs radseg |", "|---|---:|---:|---:|---|"]
+                "| contender | median ms | min ms | n | radseg faster by | output vs radseg |",
+                "|---|---:|---:|---:|---:|---|"]
         for r in case["rows"]:
             out.append("| " + " | ".join(c.replace("|", "/") for c in _row_cells(r)) + " |")
         if case["bars"]:

@@ -93,6 +93,17 @@ def test_interleaved_timing_respects_budget_and_isolates_errors():
     assert seen == [0, 1]
 
 
+def test_thread_limit_reaches_the_openmp_runtime_of_the_native_core():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from radseg.bench.timing import thread_limit
+
+    import radseg  # noqa: F401  (loads the native core and its OpenMP runtime)
+
+    with thread_limit(1):
+        pools = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "openmp"]
+        assert pools and all(p["num_threads"] == 1 for p in pools)
+
+
 def test_missing_radseg_function_is_reported_not_raised():
     case = G.Case("x", "edt", "t", "i", "mask", [
         G.Contender("radseg", "radseg missing", lambda: R.radseg_function("geometry", "no_such_function")),
