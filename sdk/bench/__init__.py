@@ -15,11 +15,11 @@ import os
 import platform
 import time
 
-from .geometry import GROUPS, SIZES, build_cases, run_case
+from .geometry import BUILDERS, GROUPS, SIZES, build_cases
+from .runner import run_case
 from .timing import available_cpus, parse_threads, thread_limit
 
-CASE_KEYS = ("edt2d", "edt3d-small", "edt3d-large", "closing2d", "fill2d", "fill3d", "surface2d", "surface3d",
-             "dice3d")
+CASE_KEYS = tuple(BUILDERS)
 
 
 def parse_only(value: str | None) -> set[str] | None:
@@ -81,7 +81,8 @@ def run_benchmark(threads="all", repeat: int = 7, only=None, quick: bool = False
     source = get_source(data, case)
     meta = {"threads": n_threads, "cpus": available_cpus(), "repeat": repeat, "budget_s": budget, "quick": quick,
             "size": size, "data": source.description, "synthetic_data": source.synthetic,
-            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "python": platform.python_version(),
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+            "python": platform.python_version(),
             "versions": _versions(), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "loadavg_start": _loadavg()}
     results, start = [], time.perf_counter()

@@ -104,7 +104,8 @@ def time_interleaved(fns: Sequence[Callable[[], object]], repeat: int, budget_s:
     """Time each zero-argument callable round-robin; returns one :class:`Timing` per callable, in order.
 
     Each callable is first run once (warm-up: imports, caches, page faults); its output goes to
-    ``on_warmup(index, output)`` (for result checks) and is then dropped, so large outputs do not pile up. It then gets ``min(repeat, budget_s / warm-up time)`` timed calls, at least one; a callable whose
+    ``on_warmup(index, output)`` (for result checks) and is then dropped, so large outputs do not pile up. It then
+    gets ``min(repeat, budget_s / warm-up time)`` timed calls, at least one; a callable whose
     warm-up alone exceeded the budget is not called again and its warm-up time is its only sample. The garbage
     collector is disabled while timing. A callable whose warm-up raises is not timed: its Timing carries the error.
     """

@@ -12,7 +12,8 @@ from scipy import ndimage  # noqa: E402
 from radseg.bench import cases as C  # noqa: E402
 from radseg.bench import geometry as G  # noqa: E402
 from radseg.bench import references as R  # noqa: E402
-from radseg.bench import report, run_benchmark  # noqa: E402
+from radseg.bench import runner  # noqa: E402
+from radseg.bench import CASE_KEYS, report, run_benchmark  # noqa: E402
 from radseg.bench.timing import parse_threads, time_interleaved  # noqa: E402
 from radseg.cli import main  # noqa: E402
 from tests.conftest import shared_data  # noqa: E402
@@ -44,10 +45,10 @@ def test_cli_runs_tiny_cases_on_real_data_and_writes_json(tmp_path, capsys):
 
 def test_every_case_builds_and_runs_on_synthetic_masks(synthetic):
     cases = list(G.build_cases(synthetic, "tiny", threads=1))
-    assert [c.key for c in cases] == list(__import__("radseg.bench", fromlist=["CASE_KEYS"]).CASE_KEYS)
+    assert [c.key for c in cases] == list(CASE_KEYS)
     for case in cases:
         assert "SYNTHETIC" in case.inputs, "synthetic inputs must say so"
-        result = G.run_case(case, repeat=1, budget_s=0.01, quick=True)
+        result = runner.run_case(case, repeat=1, budget_s=0.01, quick=True)
         for row in result["rows"]:
             assert row["status"] == "ok" or row["status"].startswith(("n/a", "skipped")), (case.key, row)
         assert {b["verdict"] for b in result["bars"]} <= {"PASS", "MISS", "n/a"}
@@ -105,10 +106,10 @@ def test_thread_limit_reaches_the_openmp_runtime_of_the_native_core():
 
 
 def test_missing_radseg_function_is_reported_not_raised():
-    case = G.Case("x", "edt", "t", "i", "mask", [
-        G.Contender("radseg", "radseg missing", lambda: R.radseg_function("geometry", "no_such_function")),
-        G.Contender("numpy", "numpy", lambda: (lambda: np.zeros(3, bool)))], [G.Bar(">= numpy", "numpy", 1.0)])
-    result = G.run_case(case, repeat=1, budget_s=0.01)
+    case = runner.Case("x", "edt", "t", "i", "mask", [
+        runner.Contender("radseg", "radseg missing", lambda: R.radseg_function("geometry", "no_such_function")),
+        runner.Contender("numpy", "numpy", lambda: (lambda: np.zeros(3, bool)))], [runner.Bar(">= numpy", "numpy", 1.0)])
+    result = runner.run_case(case, repeat=1, budget_s=0.01)
     assert result["rows"][0]["status"] == "n/a (not built yet)"
     assert result["rows"][1]["status"] == "ok" and result["bars"][0]["verdict"] == "n/a"
 
@@ -117,13 +118,13 @@ def test_bars_are_judged_from_ratios_and_absolute_times():
     ours = {"key": "radseg", "median_s": 0.002, "radseg_speedup": 1.0}
     rows = [ours, {"key": "cv2", "median_s": 0.002, "radseg_speedup": 1.0},
             {"key": "scipy", "median_s": 0.3, "radseg_speedup": 150.0}]
-    verdict = lambda bar: G._judge(bar, rows, ours)["verdict"]  # noqa: E731
-    assert verdict(G.Bar("<= 3 ms", max_ms=3.0)) == "PASS"
-    assert verdict(G.Bar("<= 1 ms", max_ms=1.0)) == "MISS"
-    assert verdict(G.Bar(">= cv2", "cv2", 1.0)) == "PASS"
-    assert verdict(G.Bar("faster than cv2", "cv2", 1.0, strict=True)) == "MISS"
-    assert verdict(G.Bar(">= 100x scipy", "scipy", 100.0)) == "PASS"
-    assert verdict(G.Bar(">= 200x scipy", "scipy", 200.0)) == "MISS"
+    verdict = lambda bar: runner._judge(bar, rows, ours)["verdict"]  # noqa: E731
+    assert verdict(runner.Bar("<= 3 ms", max_ms=3.0)) == "PASS"
+    assert verdict(runner.Bar("<= 1 ms", max_ms=1.0)) == "MISS"
+    assert verdict(runner.Bar(">= cv2", "cv2", 1.0)) == "PASS"
+    assert verdict(runner.Bar("faster than cv2", "cv2", 1.0, strict=True)) == "MISS"
+    assert verdict(runner.Bar(">= 100x scipy", "scipy", 100.0)) == "PASS"
+    assert verdict(runner.Bar(">= 200x scipy", "scipy", 200.0)) == "MISS"
 
 
 def test_edt_package_anisotropy_follows_numpy_axis_order():
