@@ -56,7 +56,8 @@ def _loadavg():
 
 
 def run_benchmark(threads="all", repeat: int = 7, only=None, quick: bool = False, size: str = "full",
-                  data=None, case: str = "sabs_00", budget_s: float | None = None, progress=None) -> dict:
+                  data=None, case: str = "sabs_00", budget_s: float | None = None, synthetic: bool = False,
+                  progress=None) -> dict:
     """Run the selected cases and return ``{"meta": {...}, "cases": [...]}`` (see :mod:`radseg.bench.geometry`).
 
     Args:
@@ -69,16 +70,17 @@ def run_benchmark(threads="all", repeat: int = 7, only=None, quick: bool = False
         data: folder holding btcv_sabs_ct/ (default: found automatically, else synthetic masks).
         case: BTCV case id (sabs_00 .. sabs_29).
         budget_s: time budget per contender and case (default 2 s, 0.5 s with quick).
+        synthetic: use the synthetic organ-like masks even when real data is found.
         progress: optional callable(str) told about each case as it starts.
     """
-    from .cases import get_source
+    from .cases import get_source, synthetic_source
 
     n_threads = parse_threads(threads)
     if not isinstance(repeat, int) or repeat < 1:
         raise ValueError(f"repeat must be a positive integer, got {repeat!r}")
     selected = parse_only(only) if isinstance(only, str) or only is None else set(only)
     budget = budget_s if budget_s is not None else (0.5 if quick else 2.0)
-    source = get_source(data, case)
+    source = synthetic_source() if synthetic else get_source(data, case)
     meta = {"threads": n_threads, "cpus": available_cpus(), "repeat": repeat, "budget_s": budget, "quick": quick,
             "size": size, "data": source.description, "synthetic_data": source.synthetic,
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),

@@ -93,7 +93,7 @@ def synthetic_source(shape=(96, 257, 257), spacing=(3.0, 1.17, 1.17), seed: int 
         r2 = sum(((a - o) / 0.04) ** 2 for a, o in zip((zz, yy, xx), c))
         labels[(r2 <= 1.0) & (labels == LIVER)] = 0
     return MaskSource(labels, tuple(float(s) for s in spacing),
-                      f"SYNTHETIC organ-like masks (no real data found), shape {shape}", synthetic=True)
+                      f"SYNTHETIC organ-like masks (not real data), shape {shape}", synthetic=True)
 
 
 def get_source(data_root=None, case: str = DEFAULT_CASE) -> MaskSource:
@@ -102,7 +102,8 @@ def get_source(data_root=None, case: str = DEFAULT_CASE) -> MaskSource:
     if root is None:
         if data_root is not None:
             raise ValueError(f"data folder {data_root} holds no {BTCV_LABELS}/ (pass the folder that contains it)")
-        return synthetic_source()
+        source = synthetic_source()
+        return dataclasses.replace(source, description=source.description + f"; no {BTCV_LABELS}/ found (--data)")
     return load_btcv(root, case)
 
 

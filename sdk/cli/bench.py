@@ -35,6 +35,7 @@ def register(sub) -> None:
     p.add_argument("--json", dest="json_path", default=None, metavar="PATH", help="also write the full result as JSON")
     p.add_argument("--markdown", default=None, metavar="PATH", help="also write the tables as Markdown")
     p.add_argument("--data", default=None, metavar="DIR", help="folder holding btcv_sabs_ct/ (default: ../shared/data)")
+    p.add_argument("--synthetic", action="store_true", help="use synthetic organ-like masks even if real data exists")
     p.add_argument("--case", default="sabs_00", help="BTCV case id, sabs_00 .. sabs_29 (sabs_00)")
     p.add_argument("--size", default="full", choices=["full", "tiny"], help="tiny: small shapes for smoke tests")
     p.add_argument("--budget", type=float, default=None, metavar="S",
@@ -48,6 +49,7 @@ def run(args) -> int:
     try:
         result = run_benchmark(threads=args.threads, repeat=args.repeat, only=args.only, quick=args.quick,
                                size=args.size, data=args.data, case=args.case, budget_s=args.budget,
+                               synthetic=args.synthetic,
                                progress=lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
     except ValueError as exc:
         print(f"radseg bench: {exc}", file=sys.stderr)
