@@ -51,10 +51,13 @@ def find_data_root(explicit=None) -> pathlib.Path:
 
 
 def even_subset(items: list, n: Optional[int]) -> list:
-    """At most `n` items, evenly spread over the list (deterministic); all of them when n is None."""
+    """At most `n` items, evenly spread over the list (deterministic): the item at the middle of each of n equal
+    parts, so a structure's thin end slices are not always picked; all of them when n is None."""
     if n is None or len(items) <= n:
         return list(items)
-    idx = np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))
+    if n < 1:
+        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+    idx = ((np.arange(n) + 0.5) * len(items) / n).astype(int)
     return [items[i] for i in idx]
 
 
