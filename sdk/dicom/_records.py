@@ -161,11 +161,16 @@ def slice_records(path: str, ds) -> list[SliceRecord]:
     return out
 
 
+def _is_dataset(obj) -> bool:
+    return type(obj).__module__.startswith("pydicom") and hasattr(obj, "dir") and hasattr(obj, "file_meta")
+
+
 def collect_files(path_or_files) -> tuple[list[str], list[str]]:
     """Expand a folder (recursively, sorted), a single file, or a list of files.
 
     Returns (candidates, ignored): in a folder, files without the DICM marker are ignored (READMEs, thumbnails);
-    files named explicitly are always candidates, so a wrong one fails loudly.
+    files named explicitly are always candidates, so a wrong one fails loudly. pydicom Datasets in a list are
+    passed through as they are.
     """
     if isinstance(path_or_files, (str, os.PathLike)):
         root = os.fspath(path_or_files)
@@ -183,7 +188,7 @@ def collect_files(path_or_files) -> tuple[list[str], list[str]]:
             raise FileNotFoundError(f"path_or_files: {root} does not exist")
         return [root], []
     try:
-        files = [os.fspath(p) for p in path_or_files]
+        files = [p if _is_dataset(p) else os.fspath(p) for p in path_or_files]
     except TypeError:
         raise TypeError(
             f"path_or_files must be a folder, a file, or a list of files, got {type(path_or_files).__name__}"
@@ -191,6 +196,6 @@ def collect_files(path_or_files) -> tuple[list[str], list[str]]:
     if not files:
         raise ValueError("path_or_files is an empty list; pass at least one DICOM file")
     for f in files:
-        if not os.path.isfile(f):
+        if isinstance(f, str) and not os.path.isfile(f):
             raise FileNotFoundError(f"path_or_files: {f} is not a file")
     return files, []

@@ -59,9 +59,13 @@ def _scan(path_or_files, errors: str):
     explicit = not (isinstance(path_or_files, (str, os.PathLike)) and os.path.isdir(os.fspath(path_or_files)))
     groups: dict[str, list] = defaultdict(list)
     problems: list[str] = []
-    for path in files:
+    for k, path in enumerate(files):
         try:
-            ds = read_header(path)
+            if isinstance(path, str):
+                ds = read_header(path)
+            else:  # an in-memory pydicom Dataset (e.g. retrieved over DICOMweb)
+                ds = path
+                path = f"<dataset {k}: {ds.get('SOPInstanceUID', '?')}>"
         except DicomFileError as exc:
             if errors == "raise":
                 raise
@@ -179,18 +183,29 @@ def _rescale(records: list[SliceRecord], frames: list[np.ndarray], dtype) -> np.
     return out
 
 
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, FloatPixelData, DoubleFloatPixelData
+
+
 def _source_headers(records: list[SliceRecord]) -> tuple:
-    """The datasets without pixel data, in first-use order (for DICOM SEG references)."""
+    """Copies of the datasets without pixel data, in first-use order (for DICOM SEG references).
+
+    Shallow copies: the caller's datasets (when it passed Dataset objects) are never modified.
+    """
+    pydicom = require("pydicom")
     seen, out = set(), []
     for r in records:
         if id(r.dataset) in seen:
             continue
         seen.add(id(r.dataset))
-        ds = r.dataset
-        for kw in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
-            if kw in ds:
-                del ds[kw]
-        out.append(ds)
+        src = r.dataset
+        header = pydicom.Dataset()
+        for elem in src:
+            if int(elem.tag) not in _PIXEL_TAGS:
+                header.add(elem)
+        if hasattr(src, "file_meta"):
+            header.file_meta = src.file_meta
+        header.preamble = getattr(src, "preamble", None)
+        out.append(header)
     return tuple(out)
 
 
@@ -240,7 +255,8 @@ def read_series(
     """Read one DICOM image series (a folder, searched recursively; a multi-frame file; or a list of files).
 
     Args:
-        path_or_files: folder, file path, or sequence of file paths.
+        path_or_files: folder, file path, or a sequence of file paths and/or pydicom Datasets (e.g. from a
+            DICOMweb retrieve; they are not modified).
         series_uid: SeriesInstanceUID to read when there are several image series.
         uneven: "error" (default) or "allow": what to do with missing slices or uneven steps.
         errors: "raise" (default) or "skip": what to do with unreadable files.

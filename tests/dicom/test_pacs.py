@@ -1,0 +1,100 @@
+"""End-to-end PACS round trip against a real Orthanc (Debian packages), through examples/pacs_roundtrip.py.
+
+Orthanc is installed with apt-get when missing (root); the tests skip, saying why, only when that is impossible.
+Each run starts a private Orthanc on a free loopback port with its own config and storage in a temporary folder,
+and must leave no process behind.
+"""
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import urllib.request
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, SHARED_DATA
+
+EXAMPLES = REPO / "examples"
+pytest.importorskip("dicomweb_client")
+pytest.importorskip("highdicom")
+
+
+def _orthanc_module():
+    spec = importlib.util.spec_from_file_location("radseg_example_orthanc", EXAMPLES / "orthanc.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def orthanc():
+    module = _orthanc_module()
+    try:
+        module.ensure_orthanc(timeout=900)
+    except module.OrthancUnavailable as exc:
+        pytest.skip(f"Orthanc cannot be installed on this machine: {exc}")
+    return module
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie counts as gone
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _run_example(*args, timeout=600):
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "pacs_roundtrip.py"), "--json", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO)
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}"
+    return json.loads(proc.stdout)
+
+
+def _check(summary):
+    assert summary["ok"], summary
+    assert summary["retrieved"] == summary["instances"] and summary["retrieved_equals_uploaded"]
+    assert summary["pacs_holds_seg"] and summary["seg_references"] == [summary["series_uid"]]
+    assert summary["pixel_exact"] and all(summary["pixel_exact"].values())
+    assert all(v > 0 for v in summary["segments"].values())
+    assert summary["orthanc"]["statistics"]["CountInstances"] == summary["instances"] + 1  # the series + the SEG
+    assert not _alive(summary["orthanc"]["pid"]), "Orthanc was left running"
+
+
+def test_orthanc_helper_starts_private_instance_and_cleans_up(orthanc):
+    server = orthanc.OrthancServer()
+    with server:
+        config = json.loads(pathlib.Path(server.workdir, "orthanc.json").read_text())
+        assert config["RemoteAccessAllowed"] is False and config["DicomServerEnabled"] is False
+        assert config["StorageDirectory"].startswith(server.workdir) and config["HttpPort"] != 8042
+        with urllib.request.urlopen(server.dicomweb_url + "/studies", timeout=5) as resp:
+            assert resp.status == 200 and json.loads(resp.read() or b"[]") == []
+        pid, workdir = server.process.pid, server.workdir
+    assert not _alive(pid) and not os.path.exists(workdir)
+
+
+def test_pacs_roundtrip_synthetic_series(orthanc, tmp_path):
+    from radseg.dicom import synthetic
+
+    synthetic.write_series(tmp_path / "ct", synthetic.phantom((10, 64, 64)), spacing=(3.0, 1.1, 1.1))
+    summary = _run_example("--series", str(tmp_path / "ct"))
+    _check(summary)
+    assert summary["volume_shape"] == [10, 64, 64] and set(summary["segments"]) == {"body", "bone"}
+
+
+def test_pacs_roundtrip_real_jpeg2000_ct(orthanc):
+    folder = SHARED_DATA / "totalseg" / "example_ct_dicom"
+    if not folder.is_dir():
+        pytest.skip(f"real data not available: {folder} is absent")
+    summary = _run_example("--series", str(folder))
+    _check(summary)
+    assert summary["volume_shape"] == [20, 512, 512]
+    # The body outline of an abdominal CT covers a good part of each 512x512 slice, bone a few percent.
+    body, bone = summary["segments"]["body"], summary["segments"]["bone"]
+    assert 0.2 < body / (20 * 512 * 512) < 0.8 and 0.005 < bone / body < 0.2
