@@ -38,13 +38,13 @@ class MaskSource:
 
 
 def find_shared_data(explicit: str | os.PathLike | None = None) -> pathlib.Path | None:
-    """The shared data folder: `explicit`, $RADSEG_SHARED_DATA, or ``shared/data`` beside the cwd or the repo.
-
-    Returns None when none of them holds the BTCV labels (a fresh machine: the benchmark then uses synthetic masks).
+    """The shared data folder: `explicit` if given, else $RADSEG_SHARED_DATA or ``shared/data`` beside the cwd or
+    the repository. Returns None when none of them holds the BTCV labels (a fresh machine: the benchmark then uses synthetic masks).
     """
-    candidates = []
     if explicit is not None:
-        candidates.append(pathlib.Path(explicit))
+        path = pathlib.Path(explicit)
+        return path if (path / BTCV_LABELS).is_dir() else None
+    candidates = []
     if os.environ.get("RADSEG_SHARED_DATA"):
         candidates.append(pathlib.Path(os.environ["RADSEG_SHARED_DATA"]))
     here = pathlib.Path(__file__).resolve()

@@ -162,3 +162,15 @@ def test_resize_nearest_hits_the_exact_shape():
     out = C.resize_nearest(m, (512, 512))
     assert out.shape == (512, 512) and out.dtype == bool
     assert abs(out.mean() - m.mean()) < 0.01
+
+
+def test_without_shared_data_the_masks_are_synthetic_and_say_so(monkeypatch, tmp_path):
+    monkeypatch.setattr(C, "find_shared_data", lambda explicit=None: None)
+    source = C.get_source()
+    assert source.synthetic and "SYNTHETIC" in source.description and "not real data" in source.description
+    assert source.organ(C.LIVER).any() and source.organ(None).sum() > source.organ(C.LIVER).sum()
+
+
+def test_data_folder_without_btcv_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="btcv_sabs_ct"):
+        C.get_source(tmp_path)
