@@ -200,3 +200,13 @@ def test_repr_and_backend(model):
     assert model.backend == "onnxruntime-cpu"
     sess = model.start(_air(), spacing=(1.0, 1.0))
     assert isinstance(sess, ClickSession) and "clicks=0" in repr(sess)
+
+
+def test_blas_thread_cap_does_not_change_the_answer(model):
+    from radseg.click.session import ClickModel
+
+    free = ClickModel(model.runtime, model.manifest, model.path, blas_threads=None)
+    img = np.random.default_rng(1).normal(0, 300, size=(150, 140)).astype(np.float32)
+    a = model.start(img, spacing=(0.9, 0.9)).click(70, 60)
+    b = free.start(img, spacing=(0.9, 0.9)).click(70, 60)
+    np.testing.assert_array_equal(a, b)
