@@ -9,6 +9,9 @@
 #include <vector>
 
 #include "edt.hpp"
+#include "chamfer.hpp"  // distance transforms section
+#include "overlap.hpp"  // metrics section
+#include "surface.hpp"  // metrics section
 #include "components.hpp"  // morphology section
 #include "fill.hpp"        // morphology section
 #include "hull.hpp"        // morphology section
@@ -41,6 +44,34 @@ f32_array squared_edt(u8_array mask, std::vector<double> spacing) {
     {
         py::gil_scoped_release release;
         radseg::squared_edt(in, shape, spacing, o);
+    }
+    return out;
+}
+
+f32_array edt(u8_array mask, std::vector<double> spacing, bool squared) {
+    check_spacing(spacing, mask.ndim());
+    auto shape = shape_of(mask);
+    f32_array out(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+    const uint8_t* in = mask.data();
+    float* o = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        radseg::squared_edt(in, shape, spacing, o, nullptr, !squared);
+    }
+    return out;
+}
+
+f32_array chamfer(u8_array mask, std::vector<double> spacing, int kind) {
+    check_spacing(spacing, mask.ndim());
+    if (mask.ndim() != 2 && mask.ndim() != 3) throw std::invalid_argument("mask must be 2D or 3D");
+    if (kind < 0 || kind > 2) throw std::invalid_argument("kind must be 0 (3-4), 1 (5-7-11) or 2 (quasi)");
+    auto shape = shape_of(mask);
+    f32_array out(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+    const uint8_t* in = mask.data();
+    float* o = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        radseg::chamfer_distance(in, shape, spacing, static_cast<radseg::ChamferKind>(kind), o);
     }
     return out;
 }
@@ -153,6 +184,53 @@ u8_array morph_convex_hull(u8_array mask) {
     return out;
 }
 
+// ---- metrics ------------------------------------------------------------------------------------------------
+void check_pair(const u8_array& a, const u8_array& b) {
+    if (a.ndim() != b.ndim()) throw std::invalid_argument("pred and ref must have the same shape");
+    for (py::ssize_t i = 0; i < a.ndim(); ++i)
+        if (a.shape(i) != b.shape(i)) throw std::invalid_argument("pred and ref must have the same shape");
+}
+
+py::tuple overlap_counts(u8_array pred, u8_array ref) {
+    check_pair(pred, ref);
+    const uint8_t* p = pred.data();
+    const uint8_t* r = ref.data();
+    const int64_t n = pred.size();
+    radseg::OverlapCounts c;
+    {
+        py::gil_scoped_release release;
+        c = radseg::overlap_counts(p, r, n);
+    }
+    return py::make_tuple(c.tp, c.fp, c.fn, c.tn);
+}
+
+py::dict surface_distances(u8_array pred, u8_array ref, std::vector<double> spacing, double percentile) {
+    check_pair(pred, ref);
+    check_spacing(spacing, pred.ndim());
+    if (pred.ndim() != 2 && pred.ndim() != 3) throw std::invalid_argument("pred and ref must be 2D or 3D");
+    if (!(percentile >= 0.0 && percentile <= 100.0)) throw std::invalid_argument("percentile must be in [0, 100]");
+    auto shape = shape_of(pred);
+    const uint8_t* p = pred.data();
+    const uint8_t* r = ref.data();
+    radseg::SurfaceDistances s;
+    {
+        py::gil_scoped_release release;
+        s = radseg::surface_distances(p, r, shape, spacing, percentile);
+    }
+    py::dict d;
+    d["pred_to_ref_max"] = s.pred_to_ref.max;
+    d["pred_to_ref_percentile"] = s.pred_to_ref.percentile;
+    d["pred_to_ref_mean"] = s.pred_to_ref.mean;
+    d["ref_to_pred_max"] = s.ref_to_pred.max;
+    d["ref_to_pred_percentile"] = s.ref_to_pred.percentile;
+    d["ref_to_pred_mean"] = s.ref_to_pred.mean;
+    d["pooled_percentile"] = s.pooled_percentile;
+    d["pooled_mean"] = s.pooled_mean;
+    d["n_pred_surface"] = s.pred_to_ref.count;
+    d["n_ref_surface"] = s.ref_to_pred.count;
+    return d;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
@@ -160,6 +238,16 @@ PYBIND11_MODULE(_native, m) {
     // ---- distance transforms ----
     m.def("squared_edt", &squared_edt, py::arg("mask"), py::arg("spacing"),
           "Squared exact EDT of a C-contiguous uint8 mask (nonzero = foreground); float32, inf if no zero exists.");
+    m.def("edt", &edt, py::arg("mask"), py::arg("spacing"), py::arg("squared"),
+          "Exact EDT (squared or not) of a C-contiguous uint8 mask; float32, inf if no zero exists.");
+    m.def("chamfer", &chamfer, py::arg("mask"), py::arg("spacing"), py::arg("kind"),
+          "Chamfer distance (kind 0: 3-4 / 3-4-5, 1: 5-7-11, 2: quasi-Euclidean) of a 2D/3D uint8 mask; float32.");
+    // ---- metrics ----
+    m.def("overlap_counts", &overlap_counts, py::arg("pred"), py::arg("ref"),
+          "(tp, fp, fn, tn) of two same-shape uint8 masks, one pass.");
+    m.def("surface_distances", &surface_distances, py::arg("pred"), py::arg("ref"), py::arg("spacing"),
+          py::arg("percentile"),
+          "Directed and pooled surface distance statistics (dict) of two same-shape 2D/3D 0/1 uint8 masks.");
     // ---- morphology ----
     m.def("binary_morphology", &morph_binary, py::arg("mask"), py::arg("spacing"), py::arg("radius"), py::arg("op"),
           "Disk/ball morphology of a 2D/3D uint8 mask; op 0 dilate, 1 erode, 2 open, 3 close. uint8 0/1 out.");

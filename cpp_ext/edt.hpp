@@ -3,12 +3,42 @@
 //
 // Semantics follow scipy.ndimage.distance_transform_edt: every nonzero element gets the distance to the nearest
 // zero element, zeros get 0. A mask with no zero element at all gets +inf everywhere (documented in Python).
+//
+// Pass order (all exact; the order of the separable passes does not change the result):
+//   1. a binary forward/backward scan along axis 0, done row by row over the contiguous remaining axes, so it is a
+//      vectorised streaming loop with no gathers;
+//   2. (3D) per slice, the parabola lower envelope along axis 1, on tiles of kTile adjacent columns copied into
+//      contiguous lines (one cache line per row read), then written back;
+//   3. per row, the lower envelope along the last, contiguous axis, in place.
+// Passes 2 and 3 run slice by slice while the slice is in cache, OpenMP-parallel across slices (or rows in 2D).
+// Envelopes use float arithmetic, skip +inf samples and the interior zeros of zero runs (they are dominated by
+// their neighbours everywhere except at themselves, where the output is 0 anyway).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+// Hot streaming loops get an AVX2 clone picked at load time (portable binary, no -march needed).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(RADSEG_NO_CLONES)
+#define RADSEG_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define RADSEG_CLONES
+#endif
+
+// The streaming loops convert uint8 to float, which GCC only vectorises without -ftrapping-math; this header does
+// not rely on floating-point exceptions, so it opts out for its own functions (restored at the end of the file).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#define RADSEG_EDT_POP_OPTIONS
+#endif
 
 namespace radseg {
 
@@ -16,101 +46,203 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 
 namespace detail {
 
-// 1D squared distance along a line of binary values: 0 on zeros, (k * spacing)^2 for k steps to the nearest zero.
-inline void binary_line_sq(const uint8_t* in, std::ptrdiff_t stride_in, float* out, std::ptrdiff_t stride_out,
-                           int64_t n, double spacing) {
-    // Forward then backward scan of the step count; inf while no zero has been seen.
-    const float inf = kInf;
-    float d = inf;
-    for (int64_t i = 0; i < n; ++i) {
-        d = in[i * stride_in] ? (d == inf ? inf : d + 1.0f) : 0.0f;
-        out[i * stride_out] = d;
+// Local min: std::min lives outside this file's optimisation options and would not be inlined here.
+inline float fmin2(float a, float b) { return b < a ? b : a; }
+inline int64_t imin2(int64_t a, int64_t b) { return b < a ? b : a; }
+
+constexpr int64_t kTile = 16;
+constexpr int64_t kParallelMin = 1 << 16;  // below this many elements one thread is faster than a fork  // adjacent columns per strided-axis tile: 64 bytes of float per row
+
+// Squared distance along axis 0 of a [n, m] row-major block (row stride `m`), for columns [c0, c1):
+// out = (steps to the nearest zero in the same column)^2 * s2, +inf where the column has no zero.
+// `back` is scratch of at least c1 - c0 floats. Written as branch-free float arithmetic so that it vectorises:
+// a column with no zero yet counts from kBig, whose square overflows to +inf at the end.
+RADSEG_CLONES inline void binary_scan_axis0(const uint8_t* in, float* out, int64_t n, int64_t m, int64_t c0,
+                                            int64_t c1, float s2, float* back) {
+    constexpr float kBig = 1e30f;
+    const int64_t w = c1 - c0;
+    {
+        const uint8_t* r = in + c0;
+        float* o = out + c0;
+        for (int64_t c = 0; c < w; ++c) o[c] = kBig * fmin2(static_cast<float>(r[c]), 1.0f);
     }
-    d = inf;
+    for (int64_t i = 1; i < n; ++i) {
+        const uint8_t* r = in + i * m + c0;
+        const float* prev = out + (i - 1) * m + c0;
+        float* o = out + i * m + c0;
+        for (int64_t c = 0; c < w; ++c) o[c] = (prev[c] + 1.0f) * fmin2(static_cast<float>(r[c]), 1.0f);
+    }
+    for (int64_t c = 0; c < w; ++c) back[c] = kBig;
     for (int64_t i = n - 1; i >= 0; --i) {
-        d = in[i * stride_in] ? (d == inf ? inf : d + 1.0f) : 0.0f;
-        float cur = out[i * stride_out];
-        if (d < cur) cur = d;
-        const float mm = cur == inf ? inf : static_cast<float>(cur * spacing);
-        out[i * stride_out] = mm == inf ? inf : mm * mm;
+        const uint8_t* r = in + i * m + c0;
+        float* o = out + i * m + c0;
+        for (int64_t c = 0; c < w; ++c) {
+            const float b = (back[c] + 1.0f) * fmin2(static_cast<float>(r[c]), 1.0f);
+            back[c] = b;
+            const float d = fmin2(o[c], b);
+            o[c] = d * d * s2;  // kBig^2 overflows to +inf
+        }
     }
 }
 
-// Lower envelope of parabolas: out[i] = min_j f[j] + ((i - j) * spacing)^2, in place on a gathered line.
-// v, z, g are scratch buffers of size n, n + 1, n.
-inline void envelope_line(float* f, int64_t n, double spacing, int64_t* v, double* z, float* g) {
-    const double s2 = spacing * spacing;
+// Scratch for one envelope of length <= n: parabola roots v, their heights h, boundaries z (n + 1).
+struct EnvelopeScratch {
+    std::vector<int32_t> v_buf;
+    std::vector<float> h_buf, z_buf, tile_buf;
+    int32_t* v;  // raw views, taken once: the hot loops must not call into std::vector
+    float *h, *z, *tile;
+    explicit EnvelopeScratch(int64_t n, int64_t tile_len = 0)
+        : v_buf(n + 1), h_buf(n + 1), z_buf(n + 2), tile_buf(tile_len),
+          v(v_buf.data()), h(h_buf.data()), z(z_buf.data()), tile(tile_buf.data()) {}
+};
+
+// In place: f[i] <- min_j f[j] + s2 * (i - j)^2 over one contiguous line of length n. Returns false (and leaves f
+// untouched) when f has no finite value.
+inline bool envelope_line(float* f, int64_t n, float s2, EnvelopeScratch& s) {
+    int32_t* v = s.v;
+    float* h = s.h;
+    float* z = s.z;
+    const float inv2s2 = 0.5f / s2;
     int64_t k = -1;
     for (int64_t q = 0; q < n; ++q) {
-        g[q] = f[q];
-        if (f[q] == kInf) continue;
-        if (k < 0) {
-            k = 0; v[0] = q; z[0] = -std::numeric_limits<double>::infinity();
-            z[1] = std::numeric_limits<double>::infinity();
-            continue;
-        }
-        double s;
-        for (;;) {
-            const int64_t p = v[k];
-            // Intersection of the parabolas rooted at p and q, in units of index.
-            s = ((f[q] + s2 * q * q) - (f[p] + s2 * p * p)) / (2.0 * s2 * (q - p));
-            if (s <= z[k] && k > 0) { --k; continue; }
-            if (s <= z[k]) { k = -1; }  // q dominates the only parabola left
-            break;
+        const float fq = f[q];
+        if (fq == kInf) continue;
+        if (fq == 0.0f && q > 0 && q + 1 < n && f[q - 1] == 0.0f && f[q + 1] == 0.0f) continue;
+        const float qf = static_cast<float>(q);
+        // The parabolas rooted at p and q meet at sx = num / (q - p); compare num with z[k] * (q - p) so that the
+        // one division happens only on push. num is within a few ulps of |sx| * (q - p) <= n * (q - p).
+        float num = 0.0f, dq = 1.0f;
+        while (k >= 0) {
+            const float p = static_cast<float>(v[k]);
+            dq = qf - p;
+            num = (fq - h[k]) * inv2s2 + 0.5f * (qf * qf - p * p);
+            if (num > z[k] * dq) break;
+            --k;
         }
         ++k;
-        v[k] = q; z[k] = (k == 0) ? -std::numeric_limits<double>::infinity() : s;
-        z[k + 1] = std::numeric_limits<double>::infinity();
+        v[k] = static_cast<int32_t>(q);
+        h[k] = fq;
+        z[k] = k == 0 ? -kInf : num / dq;
     }
-    if (k < 0) return;  // no finite value on this line: leave it at inf
+    if (k < 0) return false;
+    z[k + 1] = kInf;
     int64_t j = 0;
     for (int64_t i = 0; i < n; ++i) {
-        while (z[j + 1] < static_cast<double>(i)) ++j;
-        const double d = static_cast<double>(i - v[j]) * spacing;
-        f[i] = static_cast<float>(g[v[j]] + d * d);
+        const float x = static_cast<float>(i);
+        while (z[j + 1] < x) ++j;
+        const float d = x - static_cast<float>(v[j]);
+        const float e = h[j] + s2 * d * d;
+        f[i] = f[i] == 0.0f ? 0.0f : e;  // zeros stay zero (interior zeros were not pushed)
     }
+    return true;
+}
+
+// Envelope along axis 0 of a [n, m] row-major slice (row stride m), columns processed kTile at a time through a
+// transposed tile so every line the envelope sees is contiguous.
+inline void envelope_axis0_tiled(float* a, int64_t n, int64_t m, float s2, EnvelopeScratch& s) {
+    float* t = s.tile;
+    for (int64_t c0 = 0; c0 < m; c0 += kTile) {
+        const int64_t w = imin2(kTile, m - c0);
+        for (int64_t i = 0; i < n; ++i) {
+            const float* r = a + i * m + c0;
+            for (int64_t b = 0; b < w; ++b) t[b * n + i] = r[b];
+        }
+        uint32_t changed = 0;
+        for (int64_t b = 0; b < w; ++b)
+            if (envelope_line(t + b * n, n, s2, s)) changed |= 1u << b;
+        if (!changed) continue;  // every line all-inf: nothing to write back
+        for (int64_t i = 0; i < n; ++i) {
+            float* r = a + i * m + c0;
+            for (int64_t b = 0; b < w; ++b) r[b] = t[b * n + i];
+        }
+    }
+}
+
+RADSEG_CLONES inline void sqrt_inplace(float* a, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) a[i] = std::sqrt(a[i]);
+}
+
+inline int num_threads() {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
 }
 
 }  // namespace detail
 
 // Squared exact EDT of `mask` (nonzero = foreground) into `out` (same number of elements), in mm^2 when spacing is
 // in mm. shape and spacing have 1 to 3 entries, in the array's axis order.
+//
+// `need_row` (optional, 3D and 2D only): one flag per row of the last axis ([slices * rows] in 3D, [rows] in 2D);
+// rows whose flag is 0 skip the final pass and hold partial values. Callers that sample the transform only at a
+// few rows (surface metrics) use it; everyone else passes nullptr. `take_sqrt` returns distances instead of
+// squared distances (the root is taken row by row while the row is in cache).
 inline void squared_edt(const uint8_t* mask, const std::vector<int64_t>& shape, const std::vector<double>& spacing,
-                        float* out) {
+                        float* out, const uint8_t* need_row = nullptr, bool take_sqrt = false) {
     const int nd = static_cast<int>(shape.size());
-    std::vector<int64_t> strides(nd, 1);
-    for (int a = nd - 2; a >= 0; --a) strides[a] = strides[a + 1] * shape[a + 1];
     int64_t total = 1;
     for (auto s : shape) total *= s;
     if (total == 0) return;
+    const int64_t n0 = shape[0];
+    const int64_t m = total / n0;  // elements per index of axis 0
+    const float s2_0 = static_cast<float>(spacing[0] * spacing[0]);
 
-    // Pass 1: binary distances along the last (contiguous) axis.
     const int64_t n_last = shape[nd - 1];
-    const int64_t lines_last = total / n_last;
-#pragma omp parallel for schedule(static)
-    for (int64_t l = 0; l < lines_last; ++l)
-        detail::binary_line_sq(mask + l * n_last, 1, out + l * n_last, 1, n_last, spacing[nd - 1]);
+    const float s2_last = static_cast<float>(spacing[nd - 1] * spacing[nd - 1]);
+    const int64_t n1 = nd == 3 ? shape[1] : 1;
+    const float s2_1 = nd == 3 ? static_cast<float>(spacing[1] * spacing[1]) : 1.0f;
+    const int threads = detail::num_threads();
+    const int64_t chunk = std::max<int64_t>(256, (m + threads - 1) / threads);
+    const int64_t nchunks = (m + chunk - 1) / chunk;
 
-    // Passes 2..nd: parabola envelopes along each remaining axis, gathering each line into a buffer.
-    for (int a = nd - 2; a >= 0; --a) {
-        const int64_t n = shape[a], stride = strides[a];
-        const int64_t lines = total / n;
-#pragma omp parallel
-        {
-            std::vector<float> line(n), g(n);
-            std::vector<int64_t> v(n);
-            std::vector<double> z(n + 1);
+    // One parallel region (a single fork and one barrier between the passes): cheap for small 2D images and
+    // robust when the cores are shared with other processes.
+#pragma omp parallel if (total >= detail::kParallelMin)
+    {
+        std::vector<float> back(chunk);
+        detail::EnvelopeScratch s(std::max(n1, n_last), nd == 3 ? n1 * detail::kTile : 0);
+
+        // Pass 1: binary scan along axis 0, over column chunks of the [n0, m] view.
 #pragma omp for schedule(static)
-            for (int64_t l = 0; l < lines; ++l) {
-                // Line l: the index with axis a removed; `outer` above a, `inner` below.
-                const int64_t outer = l / stride, inner = l % stride;
-                float* base = out + outer * stride * n + inner;
-                for (int64_t i = 0; i < n; ++i) line[i] = base[i * stride];
-                detail::envelope_line(line.data(), n, spacing[a], v.data(), z.data(), g.data());
-                for (int64_t i = 0; i < n; ++i) base[i * stride] = line[i];
+        for (int64_t c = 0; c < nchunks; ++c) {
+            const int64_t c0 = c * chunk, c1 = std::min(m, c0 + chunk);
+            detail::binary_scan_axis0(mask, out, n0, m, c0, c1, s2_0, back.data());
+        }
+        if (nd == 1) {
+            if (take_sqrt) {
+#pragma omp single
+                detail::sqrt_inplace(out, total);
+            }
+        } else if (nd == 2) {
+            // Pass 2: envelope along the contiguous axis, row by row.
+#pragma omp for schedule(static)
+            for (int64_t r = 0; r < n0; ++r) {
+                if (need_row && !need_row[r]) continue;
+                detail::envelope_line(out + r * n_last, n_last, s2_last, s);
+                if (take_sqrt) detail::sqrt_inplace(out + r * n_last, n_last);
+            }
+        } else {
+            // 3D: passes 2 and 3 slice by slice, while the slice is in cache.
+#pragma omp for schedule(static)
+            for (int64_t k = 0; k < n0; ++k) {
+                float* slice = out + k * m;
+                detail::envelope_axis0_tiled(slice, n1, n_last, s2_1, s);
+                const uint8_t* need = need_row ? need_row + k * n1 : nullptr;
+                for (int64_t r = 0; r < n1; ++r) {
+                    if (need && !need[r]) continue;
+                    detail::envelope_line(slice + r * n_last, n_last, s2_last, s);
+                    if (take_sqrt) detail::sqrt_inplace(slice + r * n_last, n_last);
+                }
             }
         }
     }
 }
 
 }  // namespace radseg
+
+#ifdef RADSEG_EDT_POP_OPTIONS
+#pragma GCC pop_options
+#undef RADSEG_EDT_POP_OPTIONS
+#endif

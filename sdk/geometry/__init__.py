@@ -3,7 +3,7 @@
 All functions take bool or integer masks (nonzero = foreground) of any memory layout, 2D [rows, cols] or 3D
 [slices, rows, cols], and spacing in mm in the same axis order. Work runs in C++ with the GIL released.
 """
-from .distance import distance_transform
+from .distance import chamfer_distance_transform, distance_transform
 from .components import (
     OuterContours,
     keep_largest,
@@ -21,7 +21,7 @@ from .morphology import (
     flood_fill,
 )
 
-__all__ = ["distance_transform"]
+__all__ = ["distance_transform", "chamfer_distance_transform"]
 __all__ += [  # morphology, components, hull
     "binary_dilation", "binary_erosion", "binary_opening", "binary_closing", "fill_holes", "flood_fill",
     "label_components", "keep_largest", "remove_small_components", "OuterContours", "outer_contours",
