@@ -97,6 +97,9 @@ def write_seg(
         raise SegError("the volume has no DICOM source instances (was it read from NIfTI?); a SEG must reference "
                        "the images it segments: read the series with radseg.dicom.read_series")
     items = _check_masks(volume, masks)
+    if not all(str(ds.get("FrameOfReferenceUID", "")) for ds in volume.source_headers):
+        raise SegError("the source images have no FrameOfReferenceUID, which a DICOM SEG requires to place its "
+                       "frames in patient space; add one to the series (all its files the same) before segmenting")
     from radseg import __version__
 
     version = algorithm_version or __version__
@@ -104,6 +107,7 @@ def write_seg(
     multi = any(f is not None for f in volume.frame_numbers)
     if multi and len(sources) != 1:
         raise SegError("volumes built from several multi-frame instances are not supported by write_seg")
+    sources = _prepared_sources(sources, multi)
     n_frames = int(sources[0].get("NumberOfFrames", 1)) if multi else len(sources)
     # Frame order: the source images' order (slice order), or the source's own frame order for multi-frame.
     order = np.array([f - 1 for f in volume.frame_numbers]) if multi else _source_order(volume, sources)
@@ -127,6 +131,36 @@ def write_seg(
         raise SegError(f"highdicom refused the segmentation: {type(exc).__name__}: {exc}") from exc
     seg.SeriesDescription = series_description[:64]
     return _save_atomic(seg, path)
+
+
+# Type 2 attributes (present, possibly empty) that highdicom copies from the source into the SEG; anonymised
+# series sometimes drop them entirely.
+_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+          "ReferringPhysicianName", "StudyID", "AccessionNumber")
+
+
+def _prepared_sources(sources: list, multi: bool) -> list:
+    """Shallow copies of the source headers that highdicom accepts.
+
+    Missing type 2 patient/study attributes are added empty. For single-frame sources, ImageOrientationPatient
+    values that differ in the last decimals (read_series accepts 1e-3) get the first one's value: highdicom insists
+    on identical values, and a SEG stores one orientation for the stack anyway.
+    """
+    pydicom = require("pydicom")
+    iop = sources[0].get("ImageOrientationPatient")
+    out = []
+    for ds in sources:
+        copy = pydicom.Dataset()
+        for elem in ds:
+            copy.add(elem)
+        copy.file_meta = ds.file_meta
+        for kw in _TYPE2:
+            if kw not in copy:
+                setattr(copy, kw, "")
+        if not multi and iop is not None:
+            copy.ImageOrientationPatient = iop
+        out.append(copy)
+    return out
 
 
 def _source_order(volume: Volume, sources) -> np.ndarray:
