@@ -8,10 +8,10 @@ that never reaches t counts as max_clicks, and is counted as a failure).
 
 Averaging: over the cases of a structure, then over the structures of a group (structures weigh equally).
 
-Surface distances (mm, with the slice's pixel spacing): HD95 is the larger of the two directed 95th percentiles
-(MONAI's and DeepMind surface-distance's convention); MSD is the mean of both directed mean distances. An empty
-prediction has no surface: both get the slice diagonal in mm (the largest distance possible on the slice), and
-the case is counted in ``empty_predictions``.
+Surface distances (mm, with the slice's pixel spacing) come from `radseg.metrics.surface_metrics` with MONAI's
+definition: HD95 is the larger of the two directed 95th percentiles; MSD is the mean over the pooled distances of
+both directions. An empty prediction has no surface: both get the slice diagonal in mm (the largest distance
+possible on the slice), and the case is counted in ``empty_predictions``.
 """
 from __future__ import annotations
 
@@ -76,44 +76,18 @@ class CaseResult:
 
 
 def dice_score(pred: np.ndarray, ref: np.ndarray) -> float:
-    """Dice of two bool masks; 1.0 when both are empty."""
-    try:
-        from radseg.metrics import dice  # the native implementation, once it exists
-    except ImportError:
-        a, b = np.asarray(pred, bool), np.asarray(ref, bool)
-        s = int(a.sum()) + int(b.sum())
-        return 1.0 if s == 0 else 2.0 * int((a & b).sum()) / s
+    """Dice of two masks (`radseg.metrics.dice`; 1.0 when both are empty)."""
+    from radseg.metrics import dice
+
     return float(dice(pred, ref))
 
 
 def surface_distances(pred: np.ndarray, ref: np.ndarray, spacing) -> Tuple[float, float]:
-    """(HD95, MSD) in mm between two non-empty 2D masks (see the module docstring for the definitions)."""
-    try:
-        from radseg.metrics import surface_metrics
-    except ImportError:
-        return _surface_distances_numpy(pred, ref, spacing)
+    """(HD95, MSD) in mm between two non-empty 2D masks, by `radseg.metrics.surface_metrics` (MONAI definition)."""
+    from radseg.metrics import surface_metrics
+
     m = surface_metrics(pred, ref, spacing=spacing, percentile=95)
     return float(m.hausdorff_percentile), float(m.mean_surface_distance)
-
-
-def _border(mask: np.ndarray) -> np.ndarray:
-    """Foreground pixels with a 4-neighbour outside the mask (the image edge counts as outside)."""
-    p = np.pad(mask, 1)
-    inner = p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
-    return mask & ~inner
-
-
-def _surface_distances_numpy(pred, ref, spacing) -> Tuple[float, float]:
-    from radseg.geometry import distance_transform
-
-    a, b = np.asarray(pred, bool), np.asarray(ref, bool)
-    sa, sb = _border(a), _border(b)
-    da = distance_transform(~sa, spacing=spacing)  # distance to a's border
-    db = distance_transform(~sb, spacing=spacing)
-    ab, ba = db[sa], da[sb]  # a's border points to b's border, and back
-    hd95 = max(float(np.percentile(ab, 95)), float(np.percentile(ba, 95)))
-    msd = 0.5 * (float(ab.mean()) + float(ba.mean()))
-    return hd95, msd
 
 
 def evaluate_case(model, case: Case, max_clicks: int = MAX_CLICKS, report_at: Sequence[int] = REPORT_AT,
