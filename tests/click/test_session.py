@@ -210,3 +210,42 @@ def test_blas_thread_cap_does_not_change_the_answer(model):
     a = model.start(img, spacing=(0.9, 0.9)).click(70, 60)
     b = free.start(img, spacing=(0.9, 0.9)).click(70, 60)
     np.testing.assert_array_equal(a, b)
+
+
+# ---- the bundled model on real data ---------------------------------------------------------------------------
+def _bundled_or_skip():
+    from radseg.load import BUNDLED_DIR
+
+    if not (BUNDLED_DIR / "click" / "model.onnx").is_file():
+        pytest.skip("the bundled click model is not in this checkout")
+    return radseg.load("click")
+
+
+def test_bundled_model_segments_a_held_out_spleen():
+    from tests.conftest import shared_data
+    from radseg.click.robot import deterministic_click
+    from radseg.metrics import dice
+
+    root = shared_data()
+    pytest.importorskip("nibabel")
+    model = _bundled_or_skip()
+    from radseg.training.data import btcv
+    from radseg.training.data.split import BTCV_VALIDATION
+
+    vol = btcv.load(root, BTCV_VALIDATION[0])
+    present = np.flatnonzero((vol.labels == 1).any(axis=(1, 2)))
+    k = int(present[len(present) // 2])
+    gt = vol.labels[k] == 1
+    sess = model.start(vol.image[k], spacing=vol.slice_spacing(), modality="CT")
+    mask = np.zeros_like(gt)
+    scores = []
+    for _ in range(3):
+        c = deterministic_click(gt, mask)
+        if c is None:
+            break
+        mask = sess.click(c[0], c[1], positive=c[2])
+        scores.append(dice(mask, gt))
+    assert scores[0] > 0.8 and max(scores) > 0.88, scores
+    # a drag by two pixels changes the answer only a little
+    moved = sess.move_last_click(sess.clicks[-1][0] + 2, sess.clicks[-1][1])
+    assert dice(moved, mask) > 0.9
