@@ -18,6 +18,10 @@
 namespace radseg {
 namespace cc {
 
+// Loops over fewer elements than this run on one thread: below it a parallel region costs more than it saves
+// (badly so on a busy machine, where a descheduled thread stalls the whole team).
+constexpr int64_t kParallelMin = int64_t{1} << 22;
+
 struct Run {
     int64_t x0, x1;  // inclusive
 };
@@ -31,32 +35,24 @@ struct RunTable {
 inline RunTable find_runs(const uint8_t* m, int64_t lines, int64_t W) {
     RunTable t;
     std::vector<int64_t> count(static_cast<size_t>(lines) + 1, 0);
-#pragma omp parallel for schedule(static) if (lines * W > (1 << 16))
+#pragma omp parallel for schedule(static) if (lines * W > kParallelMin)
     for (int64_t l = 0; l < lines; ++l) {
         const uint8_t* r = m + l * W;
         int64_t c = 0;
-        uint8_t prev = 0;
-        for (int64_t x = 0; x < W; ++x) {
-            const uint8_t v = r[x] != 0;
-            c += v & !prev;
-            prev = v;
-        }
+        for (int64_t x = fill::scan::next<true>(r, 0, W); x < W; x = fill::scan::next<true>(r, fill::scan::next<false>(r, x, W), W)) ++c;
         count[l + 1] = c;
     }
     std::partial_sum(count.begin(), count.end(), count.begin());
     t.first = count;
     t.runs.resize(static_cast<size_t>(count[lines]));
-#pragma omp parallel for schedule(static) if (lines * W > (1 << 16))
+#pragma omp parallel for schedule(static) if (lines * W > kParallelMin)
     for (int64_t l = 0; l < lines; ++l) {
         const uint8_t* r = m + l * W;
         Run* out = t.runs.data() + t.first[l];
-        int64_t x = 0;
-        while (x < W) {
-            while (x < W && !r[x]) ++x;
-            if (x == W) break;
-            const int64_t s = x;
-            while (x < W && r[x]) ++x;
-            *out++ = {s, x - 1};
+        for (int64_t x = fill::scan::next<true>(r, 0, W); x < W;) {
+            const int64_t e = fill::scan::next<false>(r, x, W);
+            *out++ = {x, e - 1};
+            x = fill::scan::next<true>(r, e, W);
         }
     }
     return t;
@@ -125,7 +121,7 @@ inline int64_t label(const uint8_t* m, int64_t Z, int64_t H, int64_t W, bool is_
     int64_t fg = 0;
     for (size_t i = 1; i < sizes.size(); ++i) fg += sizes[i];
     sizes[0] = total - fg;
-#pragma omp parallel for schedule(static) if (total > (1 << 16))
+#pragma omp parallel for schedule(static) if (total > kParallelMin)
     for (int64_t l = 0; l < lines; ++l) {
         int32_t* o = labels + l * W;
         std::fill(o, o + W, 0);

@@ -15,6 +15,60 @@
 namespace radseg {
 namespace fill {
 
+// Byte scanning helpers shared by the fill, component and morphology kernels: they skip 8 bytes at a time over
+// stretches that cannot match.
+namespace scan {
+
+inline bool word_has(uint64_t v, bool nonzero) {
+    constexpr uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    return nonzero ? v != 0 : ((v - ones) & ~v & highs) != 0;  // some byte nonzero / some byte zero
+}
+
+// First index i in [x, n) with (r[i] != 0) == Nonzero, or n.
+template <bool Nonzero>
+inline int64_t next(const uint8_t* r, int64_t x, int64_t n) {
+    for (; x + 8 <= n; x += 8) {
+        uint64_t v;
+        std::memcpy(&v, r + x, 8);
+        if (word_has(v, Nonzero)) break;
+    }
+    for (; x < n; ++x)
+        if ((r[x] != 0) == Nonzero) return x;
+    return n;
+}
+
+// Last index i in [0, x] with (r[i] != 0) == Nonzero, or -1.
+template <bool Nonzero>
+inline int64_t prev(const uint8_t* r, int64_t x) {
+    for (; x >= 7; x -= 8) {
+        uint64_t v;
+        std::memcpy(&v, r + x - 7, 8);
+        if (word_has(v, Nonzero)) break;
+    }
+    for (; x >= 0; --x)
+        if ((r[x] != 0) == Nonzero) return x;
+    return -1;
+}
+
+// Bounding box [lo, hi] (inclusive) of the nonzero elements of a [Z, H, W] array; false when there are none.
+inline bool foreground_box(const uint8_t* m, int64_t Z, int64_t H, int64_t W, int64_t lo[3], int64_t hi[3]) {
+    lo[0] = Z; lo[1] = H; lo[2] = W;
+    hi[0] = hi[1] = hi[2] = -1;
+    for (int64_t z = 0; z < Z; ++z)
+        for (int64_t y = 0; y < H; ++y) {
+            const uint8_t* row = m + (z * H + y) * W;
+            const int64_t x0 = next<true>(row, 0, W);
+            if (x0 == W) continue;
+            const int64_t x1 = prev<true>(row, W - 1);
+            lo[0] = std::min(lo[0], z); hi[0] = std::max(hi[0], z);
+            lo[1] = std::min(lo[1], y); hi[1] = std::max(hi[1], y);
+            lo[2] = std::min(lo[2], x0); hi[2] = std::max(hi[2], x1);
+        }
+    return hi[0] >= 0;
+}
+
+}  // namespace scan
+
 // A maximal run of fillable elements [x0, x1] on line (z, y).
 struct Span {
     int64_t z, y, x0, x1;
@@ -53,9 +107,7 @@ class SpanFiller {
 
    private:
     void push_run(int64_t z, int64_t y, uint8_t* row, int64_t x) {
-        int64_t s = x, e = x;
-        while (s > 0 && row[s - 1] == 0) --s;
-        while (e + 1 < W_ && row[e + 1] == 0) ++e;
+        const int64_t s = scan::prev<true>(row, x) + 1, e = scan::next<true>(row, x, W_) - 1;
         std::memset(row + s, 2, static_cast<size_t>(e - s + 1));
         stack_.push_back({z, y, s, e});
     }
@@ -69,10 +121,9 @@ class SpanFiller {
                 if (z < 0 || z >= Z_ || y < 0 || y >= H_) continue;
                 uint8_t* row = st_ + (z * H_ + y) * W_;
                 const int64_t a = std::max<int64_t>(0, sp.x0 - o.ext), b = std::min<int64_t>(W_ - 1, sp.x1 + o.ext);
-                for (int64_t x = a; x <= b; ++x) {
-                    if (row[x] != 0) continue;
+                for (int64_t x = scan::next<false>(row, a, b + 1); x <= b; x = scan::next<false>(row, x, b + 1)) {
                     push_run(z, y, row, x);
-                    x = stack_.back().x1 + 1;  // the run ends at x1; x1 + 1 is blocked or filled
+                    x = stack_.back().x1 + 2;  // the run ends at x1; x1 + 1 is blocked or filled
                 }
             }
         }
@@ -103,21 +154,8 @@ inline void fill_holes(const uint8_t* m, int64_t Z, int64_t H, int64_t W, bool i
     const int64_t total = Z * H * W;
     if (total == 0) return;
     std::memset(out, 0, static_cast<size_t>(total));
-    // Bounding box of the foreground.
-    int64_t lo[3] = {Z, H, W}, hi[3] = {-1, -1, -1};
-    for (int64_t z = 0; z < Z; ++z)
-        for (int64_t y = 0; y < H; ++y) {
-            const uint8_t* row = m + (z * H + y) * W;
-            int64_t x0 = 0;
-            while (x0 < W && !row[x0]) ++x0;
-            if (x0 == W) continue;
-            int64_t x1 = W - 1;
-            while (!row[x1]) --x1;
-            lo[0] = std::min(lo[0], z); hi[0] = std::max(hi[0], z);
-            lo[1] = std::min(lo[1], y); hi[1] = std::max(hi[1], y);
-            lo[2] = std::min(lo[2], x0); hi[2] = std::max(hi[2], x1);
-        }
-    if (hi[0] < 0) return;
+    int64_t lo[3], hi[3];
+    if (!scan::foreground_box(m, Z, H, W, lo, hi)) return;
     const int64_t bz = hi[0] - lo[0] + 1, by = hi[1] - lo[1] + 1, bx = hi[2] - lo[2] + 1;
     // State of the box: 0 = background not yet reached, 1 = foreground, 2 = background reached from the faces.
     std::vector<uint8_t> st(static_cast<size_t>(bz * by * bx));

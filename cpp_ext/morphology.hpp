@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "edt.hpp"
+#include "fill.hpp"
 
 namespace radseg {
 namespace morph {
@@ -46,21 +47,8 @@ struct Box {
 
 // Bounding box of the nonzero elements of a [Z, H, W] array; false when there are none.
 inline bool foreground_box(const uint8_t* m, const int64_t shape[3], Box& box) {
-    const int64_t Z = shape[0], H = shape[1], W = shape[2];
-    int64_t lo[3] = {Z, H, W}, hi[3] = {-1, -1, -1};
-    for (int64_t z = 0; z < Z; ++z)
-        for (int64_t y = 0; y < H; ++y) {
-            const uint8_t* row = m + (z * H + y) * W;
-            int64_t x0 = 0;
-            while (x0 < W && !row[x0]) ++x0;
-            if (x0 == W) continue;
-            int64_t x1 = W - 1;
-            while (!row[x1]) --x1;
-            lo[0] = std::min(lo[0], z); hi[0] = std::max(hi[0], z);
-            lo[1] = std::min(lo[1], y); hi[1] = std::max(hi[1], y);
-            lo[2] = std::min(lo[2], x0); hi[2] = std::max(hi[2], x1);
-        }
-    if (hi[0] < 0) return false;
+    int64_t lo[3], hi[3];
+    if (!fill::scan::foreground_box(m, shape[0], shape[1], shape[2], lo, hi)) return false;
     for (int a = 0; a < 3; ++a) { box.lo[a] = lo[a]; box.hi[a] = hi[a] + 1; }
     return true;
 }
@@ -113,24 +101,9 @@ inline std::vector<LineReach> element_lines(double radius, const double spacing[
 
 namespace detail {
 
-// First index in [x, n) whose element is a hit (nonzero when Nonzero, zero otherwise), or n. Skips 8 bytes at a
-// time over stretches without hits.
 template <bool Nonzero>
 inline int64_t next_hit(const uint8_t* r, int64_t x, int64_t n) {
-    constexpr uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    while (x < n && (reinterpret_cast<uintptr_t>(r + x) & 7u)) {
-        if ((r[x] != 0) == Nonzero) return x;
-        ++x;
-    }
-    for (; x + 8 <= n; x += 8) {
-        uint64_t v;
-        std::memcpy(&v, r + x, 8);
-        const bool any = Nonzero ? v != 0 : ((v - ones) & ~v & highs) != 0;  // a nonzero / a zero byte
-        if (any) break;
-    }
-    for (; x < n; ++x)
-        if ((r[x] != 0) == Nonzero) return x;
-    return n;
+    return fill::scan::next<Nonzero>(r, x, n);
 }
 
 // Runs [x0, x1] (inclusive, box-relative) of hits on each line of box b of a [Z, H, W] array; the runs of box line
