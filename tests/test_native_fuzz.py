@@ -31,10 +31,12 @@ def _spacing(ndim: int) -> tuple[float, ...]:
     return tuple(0.5 + 0.75 * i for i in range(ndim))
 
 
-# name -> (number of mask arguments, extra positional args, extra keyword args as a function of ndim)
+# name -> (number of mask arguments, extra positional args, extra keyword args as a function of ndim); a key
+# "name:variant" adds another way of calling the same function.
 ADAPTERS = {
     "distance_transform": (1, (), lambda nd: {"spacing": _spacing(nd)}),
-    "chamfer_distance_transform": (1, (), lambda nd: {"spacing": _spacing(nd)}),
+    "chamfer_distance_transform": (1, (), lambda nd: {}),
+    "chamfer_distance_transform:quasi": (1, (), lambda nd: {"spacing": _spacing(nd), "kind": "quasi"}),
     "binary_dilation": (1, (1.5,), lambda nd: {"spacing": _spacing(nd)}),
     "binary_erosion": (1, (1.5,), lambda nd: {"spacing": _spacing(nd)}),
     "binary_opening": (1, (1.5,), lambda nd: {"spacing": _spacing(nd)}),
@@ -64,7 +66,9 @@ def _public_functions():
         for name in getattr(module, "__all__", []):
             obj = getattr(module, name, None)
             if inspect.isfunction(obj) or inspect.isbuiltin(obj):
-                found.append(pytest.param(module.__name__.split(".")[-1], name, id=f"{module.__name__}.{name}"))
+                short = module.__name__.split(".")[-1]
+                for key in [name] + [k for k in ADAPTERS if k.startswith(name + ":")]:
+                    found.append(pytest.param(short, key, id=f"{module.__name__}.{key}"))
     return found
 
 
@@ -73,7 +77,7 @@ FUNCTIONS = _public_functions()
 
 def _adapter(module: str, name: str):
     """(function, n_masks, args, kwargs_fn) or a pytest.skip when we do not know how to call it."""
-    fn = getattr(getattr(radseg, module), name)
+    fn = getattr(getattr(radseg, module), name.split(":")[0])
     if name in ADAPTERS:
         return (fn, *ADAPTERS[name])
     params = list(inspect.signature(fn).parameters.values())
@@ -129,7 +133,8 @@ def assert_same(got, want, path="result"):
     """Exact equality of (nested) results: arrays (shape, dtype, values, NaN == NaN), dataclasses, tuples, floats."""
     if isinstance(want, np.ndarray):
         assert isinstance(got, np.ndarray), f"{path}: {type(got).__name__} instead of ndarray"
-        assert got.shape == want.shape and got.dtype == want.dtype, f"{path}: {got.shape} {got.dtype} vs {want.shape} {want.dtype}"
+        assert got.shape == want.shape and got.dtype == want.dtype, \
+            f"{path}: {got.shape} {got.dtype} vs {want.shape} {want.dtype}"
         assert np.array_equal(got, want, equal_nan=got.dtype.kind == "f"), f"{path}: values differ"
     elif dataclasses.is_dataclass(want):
         for f in dataclasses.fields(want):
@@ -161,7 +166,8 @@ def _call(fn, masks, args, kwargs_fn):
     return fn(*masks, *args, **kwargs_fn(nd))
 
 
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(max_examples=40, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def _check_against_bool_copy(fn, masks, args, kwargs_fn):
@@ -198,8 +204,8 @@ def test_any_layout_and_dtype_matches_contiguous_bool_copy(module, name, data):
     _check_against_bool_copy(fn, masks, args, kwargs_fn)
 
 
-EDGE_SHAPES = [(), (0,), (1,), (0, 0), (0, 5), (1, 1), (1, 7), (3, 0, 4), (1, 1, 1), (2, 1, 3), (1, 1, 1, 1), (0, 2, 2, 2),
-               (6, 7), (4, 5, 6), (2, 3, 4, 5)]
+EDGE_SHAPES = [(), (0,), (1,), (0, 0), (0, 5), (1, 1), (1, 7), (3, 0, 4), (1, 1, 1), (2, 1, 3), (1, 1, 1, 1),
+               (0, 2, 2, 2), (6, 7), (4, 5, 6), (2, 3, 4, 5)]
 
 
 @pytest.mark.parametrize("module,name", FUNCTIONS)
@@ -226,7 +232,7 @@ def _takes_two_masks(param) -> bool:
     module, name = param.values
     if name in ADAPTERS:
         return ADAPTERS[name][0] == 2
-    fn = getattr(getattr(radseg, module), name)
+    fn = getattr(getattr(radseg, module), name.split(":")[0])
     return len([p for p in inspect.signature(fn).parameters if p in MASK_PARAMS]) == 2
 
 
@@ -249,7 +255,7 @@ BAD_SPACINGS = [(float("nan"), 1.0), (-1.0, 1.0), (0.0, 1.0), (1.0,), (1.0, 1.0,
 
 
 @pytest.mark.parametrize("module,name", [p for p in FUNCTIONS if "spacing" in inspect.signature(
-    getattr(getattr(radseg, p.values[0]), p.values[1])).parameters])
+    getattr(getattr(radseg, p.values[0]), p.values[1].split(":")[0])).parameters])
 @pytest.mark.parametrize("spacing", BAD_SPACINGS, ids=repr)
 def test_bad_spacing_is_refused(module, name, spacing):
     fn, n_masks, args, _ = _adapter(module, name)

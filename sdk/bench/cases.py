@@ -39,7 +39,8 @@ class MaskSource:
 
 def find_shared_data(explicit: str | os.PathLike | None = None) -> pathlib.Path | None:
     """The shared data folder: `explicit` if given, else $RADSEG_SHARED_DATA or ``shared/data`` beside the cwd or
-    the repository. Returns None when none of them holds the BTCV labels (a fresh machine: the benchmark then uses synthetic masks).
+    the repository. Returns None when none of them holds the BTCV labels (a fresh machine: the benchmark then uses
+    synthetic masks).
     """
     if explicit is not None:
         path = pathlib.Path(explicit)

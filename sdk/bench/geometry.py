@@ -44,7 +44,7 @@ def edt2d(source, size, threads) -> Case:
                     Contender("cv2", "cv2.distanceTransform L2 PRECISE", lambda: R.cv2_edt_precise(m, None)),
                     Contender("scipy", "scipy distance_transform_edt", lambda: R.scipy_edt(m, None)),
                     Contender("edt", f"edt.edt(parallel={threads})", lambda: R.edt_package(m, None, threads)),
-                    Contender("radseg-chamfer", "radseg chamfer (approximate)", lambda: R.radseg_chamfer(m, None)),
+                    Contender("radseg-chamfer", "radseg chamfer 3-4 (approximate)", lambda: R.radseg_chamfer(m, None)),
                 ], [Bar(">= cv2 PRECISE speed", "cv2", 1.0), Bar(">= 8x scipy", "scipy", 8.0)])
 
 
@@ -56,7 +56,8 @@ def _edt3d(key, shape, bars, source, threads) -> Case:
                     Contender("radseg", "radseg distance_transform", lambda: R.radseg_edt(m, sp)),
                     Contender("edt", f"edt.edt(anisotropy, parallel={threads})", lambda: R.edt_package(m, sp, threads)),
                     Contender("scipy", "scipy distance_transform_edt", lambda: R.scipy_edt(m, sp), slow=True),
-                    Contender("radseg-chamfer", "radseg chamfer (approximate)", lambda: R.radseg_chamfer(m, sp)),
+                    Contender("radseg-chamfer", "radseg chamfer quasi (approximate)",
+                              lambda: R.radseg_chamfer(m, sp, "quasi")),
                 ], bars)
 
 

@@ -41,9 +41,9 @@ def radseg_edt(mask, spacing):
     return lambda: fn(mask, spacing=spacing)
 
 
-def radseg_chamfer(mask, spacing):
+def radseg_chamfer(mask, spacing, kind="3-4"):
     fn = radseg_function("geometry", "chamfer_distance_transform")
-    return lambda: fn(mask, spacing=spacing)
+    return lambda: fn(mask, spacing=spacing, kind=kind)
 
 
 def cv2_edt_precise(mask, spacing):
