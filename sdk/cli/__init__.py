@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order `radseg --help` lists them.
-SUBCOMMANDS = ["bench", "eval", "train", "export", "segment"]
+SUBCOMMANDS = ["bench", "eval", "train", "export", "segment", "dicom"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_MISSING_DEPENDENCY = 0, 1, 2, 3
 
