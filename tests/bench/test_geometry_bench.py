@@ -108,7 +108,8 @@ def test_thread_limit_reaches_the_openmp_runtime_of_the_native_core():
 def test_missing_radseg_function_is_reported_not_raised():
     case = runner.Case("x", "edt", "t", "i", "mask", [
         runner.Contender("radseg", "radseg missing", lambda: R.radseg_function("geometry", "no_such_function")),
-        runner.Contender("numpy", "numpy", lambda: (lambda: np.zeros(3, bool)))], [runner.Bar(">= numpy", "numpy", 1.0)])
+        runner.Contender("numpy", "numpy", lambda: (lambda: np.zeros(3, bool)))],
+        [runner.Bar(">= numpy", "numpy", 1.0)])
     result = runner.run_case(case, repeat=1, budget_s=0.01)
     assert result["rows"][0]["status"] == "n/a (not built yet)"
     assert result["rows"][1]["status"] == "ok" and result["bars"][0]["verdict"] == "n/a"
@@ -132,8 +133,8 @@ def test_edt_package_anisotropy_follows_numpy_axis_order():
     rng = np.random.default_rng(1)
     mask = rng.random((7, 9, 11)) > 0.1
     spacing = (3.0, 0.7, 1.3)
-    np.testing.assert_allclose(R.edt_package(mask, spacing, 1)(), ndimage.distance_transform_edt(mask, sampling=spacing),
-                               rtol=1e-5, atol=1e-5)
+    ours = R.edt_package(mask, spacing, 1)()
+    np.testing.assert_allclose(ours, ndimage.distance_transform_edt(mask, sampling=spacing), rtol=1e-5, atol=1e-5)
 
 
 def test_cv2_fill_recipe_matches_scipy_including_border_touching_background():
