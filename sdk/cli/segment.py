@@ -111,7 +111,9 @@ def demo_image(data=None):
         from radseg.training.data import btcv
         from radseg.training.data.split import BTCV_VALIDATION
         from radseg.click.robot import deterministic_click
-    except (FileNotFoundError, ModuleNotFoundError):
+    except (FileNotFoundError, ModuleNotFoundError) as exc:
+        why = f"missing module {exc.name}" if isinstance(exc, ModuleNotFoundError) else "no ../shared/data"
+        print(f"radseg segment --demo: {why}; using pydicom's bundled {DEMO_DICOM}", file=sys.stderr)
         return _demo_dicom()
     patient = BTCV_VALIDATION[0]
     vol = btcv.load(root, patient)
