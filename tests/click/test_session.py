@@ -249,3 +249,25 @@ def test_bundled_model_segments_a_held_out_spleen():
     # a drag by two pixels changes the answer only a little
     moved = sess.move_last_click(sess.clicks[-1][0] + 2, sess.clicks[-1][1])
     assert dice(moved, mask) > 0.9
+
+
+def test_sessions_in_threads_leave_blas_as_it_was(model):
+    """Concurrent sessions share one reference-counted BLAS cap; afterwards BLAS has its original thread count."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from concurrent.futures import ThreadPoolExecutor
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    img = np.random.default_rng(2).normal(0, 300, size=(120, 120)).astype(np.float32)
+    expected = model.start(img, spacing=(1.0, 1.0)).click(60, 60)
+
+    def work(i):
+        sess = model.start(img, spacing=(1.0, 1.0))
+        out = [sess.click(60, 60) for _ in range(5)]
+        return all(np.array_equal(o, expected) for o in out[:1])
+
+    with ThreadPoolExecutor(4) as ex:
+        assert all(ex.map(work, range(8)))
+    assert blas_threads() == before
