@@ -87,13 +87,13 @@ RADSEG_CLONES inline void binary_scan_axis0(const uint8_t* in, float* out, int64
 
 // Scratch for one envelope of length <= n: parabola roots v, their heights h, boundaries z (n + 1).
 struct EnvelopeScratch {
-    std::vector<int32_t> v_buf;
+    std::vector<int32_t> v_buf, own_buf;
     std::vector<float> h_buf, z_buf, tile_buf;
-    int32_t* v;  // raw views, taken once: the hot loops must not call into std::vector
+    int32_t *v, *own;  // raw views, taken once: the hot loops must not call into std::vector
     float *h, *z, *tile;
     explicit EnvelopeScratch(int64_t n, int64_t tile_len = 0)
-        : v_buf(n + 1), h_buf(n + 1), z_buf(n + 2), tile_buf(tile_len),
-          v(v_buf.data()), h(h_buf.data()), z(z_buf.data()), tile(tile_buf.data()) {}
+        : v_buf(n + 1), own_buf(n + 1), h_buf(n + 1), z_buf(n + 2), tile_buf(tile_len),
+          v(v_buf.data()), own(own_buf.data()), h(h_buf.data()), z(z_buf.data()), tile(tile_buf.data()) {}
 };
 
 // In place: f[i] <- min_j f[j] + s2 * (i - j)^2 over one contiguous line of length n. Returns false (and leaves f
@@ -126,12 +126,22 @@ inline bool envelope_line(float* f, int64_t n, float s2, EnvelopeScratch& s) {
     }
     if (k < 0) return false;
     z[k + 1] = kInf;
-    int64_t j = 0;
+    // Parabola j owns the samples i with z[j] < i <= z[j + 1]. Segments are short (one or two samples), so instead
+    // of walking them with data-dependent branches, mark where each one starts and take a running max: the owner of
+    // i is the last parabola starting at or before i. Both loops are branch-free.
+    int32_t* own = s.own;
+    for (int64_t i = 0; i < n; ++i) own[i] = 0;
+    const float last = static_cast<float>(n - 1);
+    for (int64_t j = 1; j <= k; ++j) {
+        const float zj = z[j];
+        if (zj >= last) break;  // starts beyond the line; the starts only grow with j
+        own[zj < 0.0f ? 0 : static_cast<int64_t>(zj) + 1] = static_cast<int32_t>(j);
+    }
+    int32_t cur = 0;
     for (int64_t i = 0; i < n; ++i) {
-        const float x = static_cast<float>(i);
-        while (z[j + 1] < x) ++j;
-        const float d = x - static_cast<float>(v[j]);
-        const float e = h[j] + s2 * d * d;
+        cur = own[i] > cur ? own[i] : cur;
+        const float d = static_cast<float>(i - v[cur]);
+        const float e = h[cur] + s2 * d * d;
         f[i] = f[i] == 0.0f ? 0.0f : e;  // zeros stay zero (interior zeros were not pushed)
     }
     return true;
