@@ -1,0 +1,133 @@
+"""Checkpoint -> ``model.onnx`` + ``manifest.json``, verified against torch with ONNX Runtime on real inputs.
+
+The ONNX graph has a dynamic batch axis and dynamic height / width (multiples of 16: four 2x2 poolings), input
+``manifest.input_name`` float32 [N, 3, H, W], output ``manifest.output_name`` float32 [N, 1, H, W] logits.
+
+Verification inputs are real: slices of a BTCV validation patient (``data``/btcv_sabs_ct, when present) or pydicom's
+bundled test CT otherwise, normalised, clicked by the deterministic robot and cropped by the SDK's own
+``make_input`` -- the same path the SDK takes. Export fails (``ExportError``) when the max abs logit difference
+between torch and ONNX Runtime exceeds the tolerance.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+
+class ExportError(RuntimeError):
+    """The exported model does not reproduce the checkpoint (or could not be written)."""
+
+
+def real_inputs(manifest, data="../shared/data", n: int = 8) -> tuple[np.ndarray, str]:
+    """Up to `n` network inputs [n, 3, S, S] built by the SDK preprocessing from real CT slices, and their source."""
+    from radseg.click.preprocess import logits_to_mask, make_input, normalize_intensity  # noqa: F401
+    from radseg.click.robot import deterministic_click
+
+    samples = []  # (hu image, gt mask, spacing)
+    root = pathlib.Path(data) if data else None
+    source = ""
+    if root is not None and (root / "btcv_sabs_ct" / "images" / "sabs_02.nii.gz").is_file():
+        from radseg.training.data import btcv
+
+        vol = btcv.load(root, "sabs_02")
+        ks = np.linspace(vol.image.shape[0] * 0.3, vol.image.shape[0] * 0.7, n).astype(int)
+        for i, k in enumerate(ks):
+            labels = [l for l in np.unique(vol.labels[k]) if l]
+            if labels:
+                samples.append((vol.image[k], vol.labels[k] == labels[i % len(labels)], vol.slice_spacing()))
+        source = f"BTCV sabs_02 (a validation patient), {len(samples)} slices"
+    if not samples:
+        import pydicom
+        from pydicom.data import get_testdata_file
+
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        hu = ds.pixel_array.astype(np.float32) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+        sp = tuple(float(v) for v in ds.PixelSpacing)
+        rng = np.random.default_rng(0)
+        for _ in range(n):
+            gt = np.zeros(hu.shape, bool)
+            r, c = rng.integers(20, hu.shape[0] - 20, 2)
+            gt[r - 10:r + 10, c - 8:c + 12] = True
+            samples.append((hu, gt, sp))
+        source = f"pydicom test file CT_small.dcm ({n} click positions)"
+    xs = []
+    for hu, gt, sp in samples:
+        norm = normalize_intensity(hu, "CT", manifest)
+        click = deterministic_click(gt, np.zeros_like(gt))
+        x, _ = make_input(norm, [click], None, sp, manifest)
+        xs.append(x[0])
+    return np.stack(xs).astype(np.float32), source
+
+
+def export_model(model, manifest, onnx_path, opset: int = 17) -> pathlib.Path:
+    """Write `model` (eval mode) to ONNX with dynamic batch and spatial axes."""
+    import torch
+
+    onnx_path = pathlib.Path(onnx_path)
+    model = model.eval().to(memory_format=torch.contiguous_format)
+    s = int(manifest.input_size)
+    dummy = torch.zeros(1, int(manifest.in_channels), s, s)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    kwargs = dict(input_names=[manifest.input_name], output_names=[manifest.output_name], opset_version=opset,
+                  dynamic_axes={manifest.input_name: axes, manifest.output_name: axes}, do_constant_folding=True)
+    try:
+        torch.onnx.export(model, (dummy,), str(onnx_path), dynamo=False, **kwargs)
+    except TypeError:  # older torch without the dynamo argument
+        torch.onnx.export(model, (dummy,), str(onnx_path), **kwargs)
+    return onnx_path
+
+
+def compare(model, onnx_path, manifest, xs: np.ndarray) -> float:
+    """Max abs difference between torch and ONNX Runtime (CPU) logits on `xs` [N, 3, H, W]."""
+    import onnxruntime as ort
+    import torch
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    got = sess.run([manifest.output_name], {manifest.input_name: xs})[0]
+    with torch.no_grad():
+        want = model.eval()(torch.from_numpy(xs)).numpy()
+    if got.shape != want.shape:
+        raise ExportError(f"ONNX output shape {got.shape} differs from torch's {want.shape}")
+    return float(np.abs(got - want).max())
+
+
+def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1e-3, data="../shared/data",
+                      metrics_json=None) -> dict:
+    """Export `checkpoint` into `out_dir` (model.onnx + manifest.json) and verify it; returns a report dict."""
+    import onnx
+
+    from radseg.training.click.train import load_checkpoint, model_from_checkpoint
+
+    if not (tolerance > 0):
+        raise ValueError(f"tolerance must be positive, got {tolerance}")
+    ckpt = load_checkpoint(checkpoint)
+    model, manifest = model_from_checkpoint(ckpt)
+    if metrics_json:
+        extra = json.loads(pathlib.Path(metrics_json).read_text())
+        if not isinstance(extra, dict):
+            raise ValueError(f"{metrics_json}: metrics must be a JSON object")
+        manifest = manifest.replace(metrics={**manifest.metrics, **extra})
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_path = export_model(model, manifest, out / "model.onnx", opset=opset)
+    onnx.checker.check_model(str(onnx_path))
+    xs, source = real_inputs(manifest, data)
+    diff = compare(model, onnx_path, manifest, xs)
+    # Dynamic axes: a different batch size and a larger spatial size must run and agree too.
+    s2 = int(manifest.input_size) + 32
+    xs2 = np.ascontiguousarray(np.pad(xs[:3], ((0, 0), (0, 0), (16, 16), (16, 16))))
+    assert xs2.shape[-1] == s2
+    diff = max(diff, compare(model, onnx_path, manifest, xs2))
+    if not diff <= tolerance:
+        raise ExportError(f"ONNX Runtime and torch disagree: max abs logit difference {diff:.3e} > tolerance "
+                          f"{tolerance:g}; the ONNX file at {onnx_path} should not be used")
+    manifest = manifest.replace(extra={**manifest.extra, "export": {
+        "opset": opset, "max_abs_logit_diff_vs_torch": diff, "verified_on": source,
+        "dynamic_axes": "batch, height, width (multiples of 16)"}})
+    manifest_path = manifest.to_json(out / "manifest.json")
+    return {"onnx": str(onnx_path), "manifest": str(manifest_path), "max_abs_diff": diff, "n_inputs": len(xs) + 3,
+            "source": source, "onnx_mb": onnx_path.stat().st_size / 2 ** 20}

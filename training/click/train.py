@@ -1,0 +1,350 @@
+"""Robot-in-the-loop training of the click model (seed 003), on the CPU or a GPU.
+
+Every step: draw a class-balanced batch of (slice, structure) cases; place the first click with the paper's random
+robot; draw t corrective clicks for the whole batch (P(t) falling linearly with t, t = 0..max_corrections), each
+from a no-grad forward pass of the current network through the SDK's own preprocessing (crop around clicks and
+current mask, zoom to S x S, paste back on the image grid) and the robot's next click on the full image; then one
+training step on the final inputs, with a jittered crop box, flips and an intensity jitter. Loss: the paper's mean
+over the batch of (1 - soft Dice), plus `bce_weight` x binary cross-entropy. AdamW, linear warm-up then cosine
+decay over the wall-clock budget (`minutes`) or over `steps` when given.
+
+Checkpoints (``last.pt``, ``final.pt``) hold model, optimizer, step, elapsed time, RNG state, the config and the
+manifest; ``resume=True`` continues from ``out/last.pt``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from radseg.click.preprocess import crop_box, logits_to_mask, make_input, resample_to_crop, CropBox
+from radseg.click.robot import deterministic_click, first_click, next_click
+from radseg.manifest import ModelManifest, default_click_manifest
+
+from ..data.slices import SliceBank
+from .model import ClickUNet, count_parameters
+
+
+@dataclass
+class TrainConfig:
+    data: str = "../shared/data"
+    out: str = "runs/click"
+    minutes: float = 30.0  # wall-clock budget, validation included, summed over resumes
+    steps: int | None = None  # stop (and schedule) by steps instead, when given
+    size: int = 96
+    width: int = 16
+    batch: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    max_corrections: int = 5
+    bce_weight: float = 0.5
+    first_click_soft: float = 0.3  # share of first clicks drawn with temperature 3 (off-centre clicks)
+    min_area: int = 4  # training cases need at least this many pixels of the structure
+    val_per_class: int = 16
+    val_every_min: float = 8.0
+    ckpt_every_min: float = 4.0
+    threads: int = 1  # on the shared 2-core machine one thread measured 5x faster than two (OpenMP contention)
+    channels_last: bool = True  # measured faster on the CPU for these narrow convolutions
+    seed: int = 4242  # the paper's seed
+    resume: bool = False
+    log_every: int = 25
+
+
+# ---- data --------------------------------------------------------------------------------------------------------
+def build_banks(cfg: TrainConfig, manifest: ModelManifest, log=print) -> tuple[SliceBank, SliceBank]:
+    """Training and validation SliceBanks from ../shared/data (BTCV CT + CHAOS MR), split by patient."""
+    from ..data import btcv, chaos, split
+
+    train, val = SliceBank(), SliceBank()
+    held = set(split.HELD_OUT_STRUCTURES)
+    t0 = time.perf_counter()
+    for mod, dataset in ((btcv, "btcv"), (chaos, "chaos")):
+        for case in mod.cases(cfg.data):
+            vol = mod.load(cfg.data, case)
+            if split.is_validation(dataset, case):
+                val.add_volume(vol, manifest, min_area=1)
+            else:
+                keep = [l for l in vol.label_names if (dataset, l) not in held]
+                train.add_volume(vol, manifest, keep_labels=keep, min_area=cfg.min_area)
+    train.finalize(), val.finalize()
+    if len(train) == 0:
+        raise ValueError(f"no training cases found under {cfg.data!r}; pass --data pointing at shared/data "
+                         f"(with btcv_sabs_ct/ and chaos_t2_mri/)")
+    log(f"data: {len(train.images)} training slices / {len(train)} cases in {len(train.class_names)} classes; "
+        f"{len(val.images)} validation slices / {len(val)} cases; loaded in {time.perf_counter() - t0:.0f} s")
+    return train, val
+
+
+# ---- simulation --------------------------------------------------------------------------------------------------
+def predict_logits(model: torch.nn.Module, xs: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """Eval-mode, no-grad logits [N, S, S] for inputs [N, 3, S, S]."""
+    was_training = model.training
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(xs), chunk):
+            x = torch.from_numpy(xs[i:i + chunk]).contiguous(memory_format=torch.channels_last)
+            out.append(model(x)[:, 0].contiguous().numpy())
+    model.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0,) + xs.shape[2:], np.float32)
+
+
+def correction_count(rng: np.random.Generator, k_max: int) -> int:
+    """t in 0..k_max with P(t) proportional to k_max + 1 - t (falls linearly with t)."""
+    w = np.arange(k_max + 1, 0, -1, dtype=np.float64)
+    return int(rng.choice(k_max + 1, p=w / w.sum()))
+
+
+def simulate(model, bank: SliceBank, cases, manifest, rng, n_corrections: int, soft_share: float):
+    """Clicks and current masks after the first click and `n_corrections` robot corrections, per case."""
+    state = []
+    for c in cases:
+        gt = bank.gt(c)
+        t = 3.0 if rng.random() < soft_share else 1.0
+        state.append({"gt": gt, "img": bank.images[bank.cases[c][0]], "sp": bank.spacing[bank.cases[c][0]],
+                      "clicks": [first_click(gt, rng, temperature=t)], "pred": None})
+    for _ in range(n_corrections):
+        xs, boxes = [], []
+        for s in state:
+            x, box = make_input(s["img"], s["clicks"], s["pred"], s["sp"], manifest)
+            xs.append(x[0])
+            boxes.append(box)
+        logits = predict_logits(model, np.stack(xs))
+        for s, lg, box in zip(state, logits, boxes):
+            s["pred"] = logits_to_mask(lg, box, s["gt"].shape)
+            click = next_click(s["gt"], s["pred"], rng)
+            if click is not None:
+                s["clicks"].append(click)
+    return state
+
+
+def jitter_box(box: CropBox, rng: np.random.Generator) -> CropBox:
+    """Scale the box by 0.8..1.25 (log-uniform) and shift its centre by up to 8 % of its side."""
+    f = math.exp(rng.uniform(math.log(0.8), math.log(1.25)))
+    sr, sc = box.size_rows * f, box.size_cols * f
+    cr = box.row0 + box.size_rows / 2 + rng.uniform(-0.08, 0.08) * sr
+    cc = box.col0 + box.size_cols / 2 + rng.uniform(-0.08, 0.08) * sc
+    return CropBox(cr - sr / 2, cc - sc / 2, sr, sc, box.out_size)
+
+
+def training_batch(state, manifest, rng) -> tuple[torch.Tensor, torch.Tensor]:
+    """Final inputs [N, 3, S, S] and binary targets [N, 1, S, S], with box jitter, flips and intensity jitter."""
+    xs, ys = [], []
+    for s in state:
+        box = jitter_box(crop_box(s["gt"].shape, s["clicks"], s["pred"], s["sp"], manifest), rng)
+        x, _ = make_input(s["img"], s["clicks"], s["pred"], s["sp"], manifest, box=box)
+        y = resample_to_crop(s["gt"].astype(np.float32), box) >= 0.5
+        x = x[0]
+        x[0] = np.clip(x[0] * rng.uniform(0.9, 1.1) + rng.uniform(-0.05, 0.05), 0.0, 1.0)
+        if rng.random() < 0.5:
+            x, y = x[:, :, ::-1], y[:, ::-1]
+        if rng.random() < 0.2:
+            x, y = x[:, ::-1, :], y[::-1, :]
+        xs.append(np.ascontiguousarray(x))
+        ys.append(np.ascontiguousarray(y)[None])
+    return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys).astype(np.float32))
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """The paper's loss: mean over the batch of 1 - 2 sum(g p) / (sum(g^2) + sum(p^2)), p = sigmoid(logits)."""
+    p = torch.sigmoid(logits).flatten(1)
+    g = target.flatten(1)
+    dice = (2 * (g * p).sum(1) + eps) / ((g * g).sum(1) + (p * p).sum(1) + eps)
+    return (1 - dice).mean()
+
+
+# ---- validation --------------------------------------------------------------------------------------------------
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    s = int(a.sum()) + int(b.sum())
+    return 1.0 if s == 0 else 2.0 * int(np.logical_and(a, b).sum()) / s
+
+
+def evaluate(model, bank: SliceBank, cases, manifest, n_clicks: int = 3) -> np.ndarray:
+    """Dice on the image grid after 1..n_clicks deterministic clicks, [len(cases), n_clicks]."""
+    state = [{"gt": bank.gt(c), "img": bank.images[bank.cases[c][0]], "sp": bank.spacing[bank.cases[c][0]],
+              "clicks": [], "pred": None} for c in cases]
+    out = np.zeros((len(cases), n_clicks))
+    for k in range(n_clicks):
+        xs, boxes, live = [], [], []
+        for i, s in enumerate(state):
+            click = deterministic_click(s["gt"], s["pred"] if s["pred"] is not None else np.zeros_like(s["gt"]))
+            if click is None:
+                continue
+            s["clicks"].append(click)
+            x, box = make_input(s["img"], s["clicks"], s["pred"], s["sp"], manifest)
+            xs.append(x[0]), boxes.append(box), live.append(i)
+        if live:
+            logits = predict_logits(model, np.stack(xs))
+            for i, lg, box in zip(live, logits, boxes):
+                state[i]["pred"] = logits_to_mask(lg, box, state[i]["gt"].shape)
+        out[:, k] = [dice(s["pred"], s["gt"]) if s["pred"] is not None else 0.0 for s in state]
+    return out
+
+
+def summarize(bank: SliceBank, cases, scores: np.ndarray) -> dict:
+    """Mean Dice per class (averaged over its cases), then the mean over classes, per click count."""
+    cls = bank.case_class[cases]
+    per = {bank.class_names[c]: scores[cls == c].mean(0).round(4).tolist() for c in np.unique(cls)}
+    groups = {}
+    for name, v in per.items():
+        groups.setdefault(name.split(":")[0], []).append(v)
+    return {"per_class": per, **{f"mean_{g}": np.mean(v, 0).round(4).tolist() for g, v in groups.items()}}
+
+
+# ---- checkpoints -------------------------------------------------------------------------------------------------
+def save_checkpoint(path: pathlib.Path, **state) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path) -> dict:
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise ValueError(f"{path}: not a readable radseg checkpoint ({exc})") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "manifest" not in ckpt:
+        raise ValueError(f"{path}: not a radseg checkpoint (needs 'model' and 'manifest' entries)")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict) -> tuple[ClickUNet, ModelManifest]:
+    manifest = ModelManifest.from_dict(ckpt["manifest"], source="checkpoint manifest")
+    model = ClickUNet(manifest.in_channels, int(manifest.model.get("width", 16)))
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), manifest
+
+
+# ---- the loop ----------------------------------------------------------------------------------------------------
+def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: SliceBank | None = None,
+          log=print, command: str | None = None) -> pathlib.Path:
+    """Train (or resume) and return the path of ``final.pt``."""
+    from tqdm import tqdm
+
+    torch.set_num_threads(cfg.threads)
+    out = pathlib.Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = default_click_manifest(cfg.size)
+    if train_bank is None:
+        train_bank, val_bank = build_banks(cfg, manifest, log)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model = ClickUNet(3, cfg.width)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, elapsed, history, seen = 0, 0.0, [], 0
+    last = out / "last.pt"
+    if cfg.resume and last.is_file():
+        ckpt = load_checkpoint(last)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step, elapsed, history, seen = ckpt["step"], ckpt["elapsed_s"], ckpt.get("history", []), ckpt.get("seen", 0)
+        rng.bit_generator.state = ckpt["rng"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        log(f"resumed from {last} at step {step}, {elapsed / 60:.1f} min")
+    elif cfg.resume:
+        log(f"no checkpoint at {last}; starting fresh")
+    from ..data import split
+
+    val_cases = val_bank.subset_evenly(cfg.val_per_class, np.random.default_rng(0)) if val_bank is not None and len(
+        val_bank) else np.zeros(0, np.int64)
+    n_params = count_parameters(model)
+    log(f"model: ClickUNet width {cfg.width}, {n_params} parameters; input {cfg.size}x{cfg.size}; batch {cfg.batch}; "
+        f"{len(val_cases)} validation cases")
+
+    def full_manifest() -> ModelManifest:
+        return manifest.replace(
+            model={"name": "ClickUNet", "width": cfg.width, "parameters": n_params, "depth": 4,
+                   "description": "U-Net of seed 003: 4 down, bottleneck, 4 up; 2x(conv3x3-BN-ReLU) blocks"},
+            training={"data": ["btcv_sabs_ct (CT, 13 organs)", "chaos_t2_mri (MR T2-SPIR, liver and kidneys)"],
+                      "split": split.as_dict(), "steps": step, "samples_seen": seen,
+                      "wall_minutes": round(elapsed / 60, 2), "config": dataclasses.asdict(cfg),
+                      "command": command or "", "validation_history": history})
+
+    def checkpoint(path):
+        save_checkpoint(path, model=model.state_dict(), optimizer=opt.state_dict(), step=step, elapsed_s=elapsed,
+                        seen=seen, history=history, rng=rng.bit_generator.state, torch_rng=torch.get_rng_state(),
+                        config=dataclasses.asdict(cfg), manifest=full_manifest().to_dict())
+
+    def validate():
+        if not len(val_cases):
+            return
+        t = time.perf_counter()
+        scores = evaluate(model, val_bank, val_cases, manifest, n_clicks=3)
+        summary = summarize(val_bank, val_cases, scores)
+        entry = {"step": step, "minutes": round(elapsed / 60, 2), "samples": seen,
+                 **{k: v for k, v in summary.items() if k.startswith("mean_")}}
+        history.append(entry)
+        log(f"[val] step {step} ({elapsed / 60:.1f} min, {seen} samples): "
+            + "; ".join(f"{k[5:]} Dice@1/2/3 = {'/'.join(f'{x:.3f}' for x in v)}" for k, v in entry.items()
+                        if k.startswith("mean_"))
+            + f"  ({time.perf_counter() - t:.0f} s)")
+        (out / "val_history.json").write_text(json.dumps({"history": history, "last_per_class": summary["per_class"]},
+                                                         indent=1))
+
+    budget = cfg.minutes * 60.0
+    last_ckpt = last_val = elapsed
+    bar = tqdm(total=cfg.steps if cfg.steps else int(budget), initial=step if cfg.steps else int(elapsed),
+               unit="step" if cfg.steps else "s", mininterval=10 if sys.stderr.isatty() else 60, file=sys.stderr,
+               desc="train click")
+    losses = []
+    model.train()
+    while (step < cfg.steps) if cfg.steps else (elapsed < budget):
+        t0 = time.perf_counter()
+        frac = step / cfg.steps if cfg.steps else elapsed / budget
+        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        cases = train_bank.sample_balanced(rng, cfg.batch)
+        state = simulate(model, train_bank, cases, manifest, rng, correction_count(rng, cfg.max_corrections),
+                         cfg.first_click_soft)
+        x, y = training_batch(state, manifest, rng)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        logits = model(x)
+        loss = soft_dice_loss(logits, y)
+        if cfg.bce_weight:
+            loss = loss + cfg.bce_weight * F.binary_cross_entropy_with_logits(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        seen += len(cases)
+        losses.append(float(loss.detach()))
+        dt = time.perf_counter() - t0
+        elapsed += dt
+        bar.update(1 if cfg.steps else int(elapsed) - bar.n)
+        if step % cfg.log_every == 0:
+            log(f"step {step}  loss {np.mean(losses):.4f}  lr {lr:.2e}  {len(cases) / dt:.1f} samples/s  "
+                f"{elapsed / 60:.1f} min")
+            losses = []
+        if elapsed - last_val >= cfg.val_every_min * 60:
+            t1 = time.perf_counter()
+            validate()
+            elapsed += time.perf_counter() - t1
+            last_val = elapsed
+        if elapsed - last_ckpt >= cfg.ckpt_every_min * 60:
+            checkpoint(last)
+            last_ckpt = elapsed
+    bar.close()
+    validate()
+    checkpoint(last)
+    final = out / "final.pt"
+    checkpoint(final)
+    full_manifest().to_json(out / "manifest.json")
+    log(f"done: step {step}, {seen} samples, {elapsed / 60:.1f} min; wrote {final}")
+    return final
