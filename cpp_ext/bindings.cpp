@@ -91,7 +91,7 @@ u8_array empty_like_mask(const u8_array& mask) {
     return u8_array(std::vector<py::ssize_t>(shape.begin(), shape.end()));
 }
 
-u8_array morph_binary(u8_array mask, std::vector<double> spacing, double radius, int op) {
+u8_array morph_binary(u8_array mask, std::vector<double> spacing, double radius, int op, int engine) {
     check_spacing(spacing, mask.ndim());
     int64_t zyx[3];
     zyx_of(mask, zyx);
@@ -102,7 +102,7 @@ u8_array morph_binary(u8_array mask, std::vector<double> spacing, double radius,
     const bool is_2d = mask.ndim() == 2;
     {
         py::gil_scoped_release release;
-        radseg::morph::binary_morphology(in, zyx, sp, radius, is_2d, op, o);
+        radseg::morph::binary_morphology(in, zyx, sp, radius, is_2d, op, o, engine);
     }
     return out;
 }
@@ -250,7 +250,9 @@ PYBIND11_MODULE(_native, m) {
           "Directed and pooled surface distance statistics (dict) of two same-shape 2D/3D 0/1 uint8 masks.");
     // ---- morphology ----
     m.def("binary_morphology", &morph_binary, py::arg("mask"), py::arg("spacing"), py::arg("radius"), py::arg("op"),
-          "Disk/ball morphology of a 2D/3D uint8 mask; op 0 dilate, 1 erode, 2 open, 3 close. uint8 0/1 out.");
+          py::arg("engine") = 0,
+          "Disk/ball morphology of a 2D/3D uint8 mask; op 0 dilate, 1 erode, 2 open, 3 close; engine 0 auto, 1 runs, "
+          "2 EDT (both exact). uint8 0/1 out.");
     m.def("fill_holes", &morph_fill_holes, py::arg("mask"), py::arg("connectivity"),
           "Background not connected to the border (with `connectivity` hops) becomes foreground. uint8 0/1 out.");
     m.def("flood_fill", &morph_flood_fill, py::arg("mask"), py::arg("seed"), py::arg("connectivity"),

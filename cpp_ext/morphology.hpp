@@ -14,9 +14,9 @@
 //    Each line of the box is reduced to its runs of "hits" (foreground for dilation, background for erosion);
 //    an output line is the union of the hit runs of its neighbouring lines, each widened by that line's w.
 //    Integer-only; cost ~ lines * (line offsets) * (runs per line) + elements, nearly independent of the
-//    radius along the last axis. Used whenever the element spans at most kMaxRunOffsets lines.
+//    radius along the last axis. Chosen by an estimate of both engines' work (kEdtCost).
 //  * EDT engine: threshold the exact squared EDT (edt.hpp), O(voxels) whatever the radius. Dilation: EDT of the
-//    complement <= r^2; erosion: EDT of the mask > r^2. Used for large 3D balls.
+//    complement <= r^2; erosion: EDT of the mask > r^2. Wins for large balls on busy masks.
 #pragma once
 
 #include <algorithm>
@@ -33,9 +33,10 @@ namespace radseg {
 namespace morph {
 
 constexpr double kRadiusTol = 1e-6;
-// The run engine visits every line offset of the element for every output line; beyond this many the EDT engine is
-// cheaper.
-constexpr int64_t kMaxRunOffsets = 160;
+// Engine choice (engine = kAuto): the run engine's work is about (runs + lines) * (element lines) + voxels of the
+// box, the EDT engine's about kEdtCost * voxels; measured on BTCV organ volumes, the cross-over lies near 6.
+enum Engine { kAuto = 0, kRuns = 1, kEdt = 2 };
+constexpr double kEdtCost = 6.0;
 
 // A 3D box [lo, hi) in voxels.
 struct Box {
@@ -136,10 +137,9 @@ BoxRuns box_runs(const uint8_t* m, const int64_t shape[3], const Box& b) {
 // Run-engine dilation of the hits inside box b (hits: nonzero; Erode: zeros, result complemented) into out, the
 // full [Z, H, W] array, already zero outside b. Lines outside b contribute nothing.
 template <bool Erode>
-void run_dilate(const uint8_t* m, const int64_t shape[3], const Box& b, const std::vector<LineReach>& offsets,
+void run_dilate(const BoxRuns& t, const int64_t shape[3], const Box& b, const std::vector<LineReach>& offsets,
                 uint8_t* out) {
     const int64_t H = shape[1], W = shape[2], bz = b.size(0), by = b.size(1), bw = b.size(2);
-    const BoxRuns t = box_runs<!Erode>(m, shape, b);
     const int64_t lines = bz * by;
     const bool parallel = lines * static_cast<int64_t>(offsets.size()) > (1 << 20);
 #pragma omp parallel if (parallel)
@@ -215,7 +215,7 @@ void edt_morph(const uint8_t* m, const int64_t shape[3], const double spacing[3]
 // spacing in the array's axis order (use 1 on the Z axis of a 2D image), radius >= 0 in spacing units.
 // is_2d: the array is one image (Z == 1) and the element is a disk in the (H, W) plane.
 inline void dilate_or_erode(const uint8_t* m, const int64_t shape[3], const double spacing[3], double radius,
-                            bool is_2d, bool erode, uint8_t* out) {
+                            bool is_2d, bool erode, uint8_t* out, int engine = kAuto) {
     const int64_t total = shape[0] * shape[1] * shape[2];
     if (total == 0) return;
     if (!(radius >= 0.0) || !std::isfinite(radius)) throw std::invalid_argument("radius must be finite and >= 0");
@@ -231,12 +231,17 @@ inline void dilate_or_erode(const uint8_t* m, const int64_t shape[3], const doub
         return;
     }
     const auto offsets = element_lines(radius, spacing, is_2d, shape);
-    if (static_cast<int64_t>(offsets.size()) <= kMaxRunOffsets) {
-        if (erode)
-            detail::run_dilate<true>(m, shape, b, offsets, out);
-        else
-            detail::run_dilate<false>(m, shape, b, offsets, out);
-        return;
+    if (engine != kEdt) {
+        const detail::BoxRuns t = erode ? detail::box_runs<false>(m, shape, b) : detail::box_runs<true>(m, shape, b);
+        const double lines = static_cast<double>(b.size(0) * b.size(1)), voxels = static_cast<double>(b.count());
+        const double run_work = (static_cast<double>(t.x0.size()) + lines) * static_cast<double>(offsets.size()) + voxels;
+        if (engine == kRuns || run_work <= kEdtCost * voxels) {
+            if (erode)
+                detail::run_dilate<true>(t, shape, b, offsets, out);
+            else
+                detail::run_dilate<false>(t, shape, b, offsets, out);
+            return;
+        }
     }
     if (erode)
         detail::edt_morph<true>(m, shape, spacing, radius, b, out);
@@ -245,17 +250,18 @@ inline void dilate_or_erode(const uint8_t* m, const int64_t shape[3], const doub
 }
 
 // op: 0 dilation, 1 erosion, 2 opening (erosion then dilation), 3 closing (dilation then erosion).
+// engine: kAuto (by estimated cost), kRuns or kEdt (both exact; forcing one is for tests and benchmarks).
 inline void binary_morphology(const uint8_t* m, const int64_t shape[3], const double spacing[3], double radius,
-                              bool is_2d, int op, uint8_t* out) {
+                              bool is_2d, int op, uint8_t* out, int engine = kAuto) {
     if (op == 0 || op == 1) {
-        dilate_or_erode(m, shape, spacing, radius, is_2d, op == 1, out);
+        dilate_or_erode(m, shape, spacing, radius, is_2d, op == 1, out, engine);
         return;
     }
     if (op != 2 && op != 3) throw std::invalid_argument("op must be 0 (dilate), 1 (erode), 2 (open) or 3 (close)");
     std::vector<uint8_t> tmp(static_cast<size_t>(shape[0] * shape[1] * shape[2]));
     const bool first_erode = op == 2;
-    dilate_or_erode(m, shape, spacing, radius, is_2d, first_erode, tmp.data());
-    dilate_or_erode(tmp.data(), shape, spacing, radius, is_2d, !first_erode, out);
+    dilate_or_erode(m, shape, spacing, radius, is_2d, first_erode, tmp.data(), engine);
+    dilate_or_erode(tmp.data(), shape, spacing, radius, is_2d, !first_erode, out, engine);
 }
 
 }  // namespace morph

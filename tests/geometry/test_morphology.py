@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from radseg import _native
 from radseg.geometry import binary_closing, binary_dilation, binary_erosion, binary_opening
 from tests.conftest import shared_data
 
@@ -77,11 +78,18 @@ def test_3d_matches_scipy(op, radius, spacing):
     np.testing.assert_array_equal(OPS[op](m, radius, spacing=spacing), ref(op, m, radius, spacing))
 
 
-@pytest.mark.parametrize("op", ["dilation", "erosion"])
-def test_edt_engine_large_ball_3d(op):
-    # Radius 9 voxels isotropic spans far more than 160 lines: the EDT engine runs.
-    m = blobs((24, 30, 28), seed=3, density=0.004)
-    np.testing.assert_array_equal(OPS[op](m, 9), ref(op, m, 9, (1, 1, 1)))
+OP_CODES = {"dilation": 0, "erosion": 1, "opening": 2, "closing": 3}
+
+
+@pytest.mark.parametrize("engine", [1, 2])  # 1: runs, 2: EDT; the public functions pick one by estimated cost
+@pytest.mark.parametrize("op", list(OPS))
+@pytest.mark.parametrize("shape,radius,spacing", [((60, 70), 6.5, (1.0, 1.0)), ((50, 40), 5.0, (0.7, 1.3)),
+                                                  ((16, 30, 28), 9.0, (1.0, 1.0, 1.0)),
+                                                  ((14, 30, 26), 5.5, (2.5, 0.8, 1.1))])
+def test_both_engines_match_scipy(engine, op, shape, radius, spacing):
+    m = blobs(shape, seed=len(shape) + engine, density=0.01 if len(shape) == 2 else 0.004)
+    out = _native.binary_morphology(m.view(np.uint8), list(spacing), radius, OP_CODES[op], engine).view(bool)
+    np.testing.assert_array_equal(out, ref(op, m, radius, spacing))
 
 
 def test_edt_engine_large_disk_2d():
