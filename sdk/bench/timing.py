@@ -1,10 +1,13 @@
 """Timing primitives: thread limits for every library under test, and interleaved median timing.
 
-The benchmark machine may be shared (a second core that comes and goes), so implementations of one case are timed
-round-robin (a, b, c, a, b, c, ...) rather than one after the other: a slow phase of the machine then hits all of
-them alike, and the ratios computed within one run stay meaningful. Each implementation gets its own number of
-repetitions, capped by a time budget, so that a reference that takes seconds per call (scipy on 3D volumes) is
-called once or twice while a millisecond kernel gets the full `repeat`.
+The benchmark machine may be shared (a second core that comes and goes), so the contenders of one case are timed
+in alternating rounds (a a a, b b b, c c c, then c c c, b b b, a a a, ...) rather than each to completion: a slow
+phase of the machine then hits all of them alike, and the ratios computed within one run stay meaningful. Calls
+of one contender run back to back inside a round, with a short pause between contenders, because libraries with
+their own OpenMP runtimes (radseg, torch, OpenCV) leave worker threads spinning for a while after a parallel
+region; strict call-by-call alternation would make each one pay for the previous one's spinning threads.
+Each contender gets its own number of repetitions, capped by a time budget, so that a reference that takes seconds
+per call (scipy on 3D volumes) is called once or twice while a millisecond kernel gets the full `repeat`.
 """
 from __future__ import annotations
 
@@ -100,17 +103,21 @@ def _time_once(fn: Callable[[], object]) -> tuple[float, object]:
 
 
 def time_interleaved(fns: Sequence[Callable[[], object]], repeat: int, budget_s: float,
-                     on_warmup: Callable[[int, object], None] | None = None) -> list[Timing]:
-    """Time each zero-argument callable round-robin; returns one :class:`Timing` per callable, in order.
+                     on_warmup: Callable[[int, object], None] | None = None, rounds: int = 3,
+                     pause_s: float = 0.005) -> list[Timing]:
+    """Time each zero-argument callable in alternating rounds; returns one :class:`Timing` per callable, in order.
 
     Each callable is first run once (warm-up: imports, caches, page faults); its output goes to
     ``on_warmup(index, output)`` (for result checks) and is then dropped, so large outputs do not pile up. It then
-    gets ``min(repeat, budget_s / warm-up time)`` timed calls, at least one; a callable whose
-    warm-up alone exceeded the budget is not called again and its warm-up time is its only sample. The garbage
-    collector is disabled while timing. A callable whose warm-up raises is not timed: its Timing carries the error.
+    gets ``n = min(repeat, budget_s / warm-up time)`` timed calls, at least one, spread over `rounds` rounds (forward
+    order, then reverse, ...), back to back within a round, after a `pause_s` sleep. A callable whose warm-up alone
+    exceeded the budget is not called again and its warm-up time is its only sample. The garbage collector is
+    disabled while timing. A callable whose warm-up raises is not timed: its Timing carries the error.
     """
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat}")
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
     warm, errors = [], []
     for i, fn in enumerate(fns):
         try:
@@ -130,10 +137,13 @@ def time_interleaved(fns: Sequence[Callable[[], object]], repeat: int, budget_s:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for round_ in range(max(counts, default=0)):
-            for i, fn in enumerate(fns):
-                if round_ < counts[i]:
-                    samples[i].append(_time_once(fn)[0])
+        for r in range(rounds):
+            order = range(len(fns)) if r % 2 == 0 else range(len(fns) - 1, -1, -1)
+            for i in order:
+                block = counts[i] * (r + 1) // rounds - counts[i] * r // rounds  # n split evenly over rounds
+                if block:
+                    time.sleep(pause_s)
+                    samples[i] += [_time_once(fns[i])[0] for _ in range(block)]
     finally:
         if was_enabled:
             gc.enable()

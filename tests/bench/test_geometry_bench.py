@@ -94,6 +94,13 @@ def test_interleaved_timing_respects_budget_and_isolates_errors():
     assert seen == [0, 1]
 
 
+def test_rounds_alternate_order_with_calls_back_to_back():
+    log = []
+    fns = [lambda: log.append("a"), lambda: log.append("b")]
+    time_interleaved(fns, repeat=4, budget_s=10.0, rounds=2, pause_s=0.0)
+    assert "".join(log) == "ab" + "aabb" + "bbaa"  # warm-ups, round 1 forward, round 2 reversed
+
+
 def test_thread_limit_reaches_the_openmp_runtime_of_the_native_core():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     from radseg.bench.timing import thread_limit
