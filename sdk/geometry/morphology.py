@@ -103,8 +103,9 @@ def fill_holes(mask, connectivity: int = 1) -> np.ndarray:
 
     Background connectivity defaults to 1 (face neighbours: 4 in 2D, 6 in 3D), the complement of full
     foreground connectivity; this is what ``scipy.ndimage.binary_fill_holes``, the ``fill_voids`` package and
-    flood-filling the background from a corner with cv2.floodFill's default (4-connectivity) do. Pass
-    `connectivity` (see :func:`radseg.geometry.label_components`) to let background leak through diagonals.
+    the OpenCV recipe (pad by one pixel, cv2.floodFill the background from the corner with its default
+    4-connectivity, invert) do. Pass `connectivity` (see :func:`radseg.geometry.label_components`) to let
+    background leak through diagonals. Work is limited to the foreground's bounding box.
 
     Args:
         mask: bool or integer array, 2D or 3D; nonzero = foreground.
@@ -132,10 +133,11 @@ def flood_fill(mask, seed, connectivity: int = 1) -> np.ndarray:
     m = as_mask(mask, "mask")
     c = check_connectivity(connectivity, m.ndim)
     try:
-        s = [int(v) for v in seed]
-        ok = all(isinstance(v, numbers.Integral) or float(v).is_integer() for v in seed)
-    except (TypeError, ValueError):
-        ok = False
+        values = tuple(seed)
+        ok = all(isinstance(v, numbers.Integral) or float(v).is_integer() for v in values)
+        s = [int(v) for v in values]
+    except (TypeError, ValueError, OverflowError):
+        ok, s = False, []
     if not ok or len(s) != m.ndim:
         axes = "(row, col)" if m.ndim == 2 else "(slice, row, col)"
         raise ValueError(f"seed must be {m.ndim} integer voxel indices {axes}, got {seed!r}")

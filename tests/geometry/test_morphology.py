@@ -232,3 +232,26 @@ def test_real_organ_3d_anisotropic():
     m = spleen[zs[0]:zs[-1] + 1]
     for op in ("closing", "opening"):
         np.testing.assert_array_equal(OPS[op](m, 6.0, spacing=sp), ref(op, m, 6.0, sp))
+
+
+def test_concurrent_calls_release_the_gil_safely():
+    # Every native call releases the GIL: calls from several threads at once must give the serial results.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from radseg.geometry import convex_hull, fill_holes, label_components, outer_contours
+
+    masks = [blobs((160, 170), seed=s) for s in range(8)]
+    jobs = [
+        lambda m: binary_closing(m, 7),
+        lambda m: binary_erosion(m, 2.5, spacing=(0.8, 1.2)),
+        fill_holes,
+        lambda m: label_components(m)[0],
+        lambda m: outer_contours(m).labels,
+        convex_hull,
+    ]
+    serial = [[job(m) for m in masks] for job in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        futures = [[pool.submit(job, m) for m in masks] for job in jobs]
+        for row_f, row_s in zip(futures, serial):
+            for f, s in zip(row_f, row_s):
+                np.testing.assert_array_equal(f.result(), s)
