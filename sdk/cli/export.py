@@ -32,6 +32,6 @@ def run(args) -> int:
         print(f"radseg export: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     print(f"wrote {report['onnx']} ({report['onnx_mb']:.2f} MB) and {report['manifest']}")
-    print(f"verified on {report['n_inputs']} real inputs ({report['source']}): max abs logit difference "
+    print(f"verified on real inputs ({report['inputs']}; {report['source']}): max abs logit difference "
           f"ONNX Runtime vs torch = {report['max_abs_diff']:.2e} (tolerance {args.tolerance:g})")
     return 0

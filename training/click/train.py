@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from radseg.click.preprocess import crop_box, logits_to_mask, make_input, resample_to_crop, CropBox
 from radseg.click.robot import deterministic_click, first_click, next_click
 from radseg.manifest import ModelManifest, default_click_manifest
+from radseg.metrics import dice
 
 from ..data.slices import SliceBank
 from .model import ClickUNet, count_parameters
@@ -164,11 +165,6 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0)
 
 
 # ---- validation --------------------------------------------------------------------------------------------------
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    s = int(a.sum()) + int(b.sum())
-    return 1.0 if s == 0 else 2.0 * int(np.logical_and(a, b).sum()) / s
-
-
 def evaluate(model, bank: SliceBank, cases, manifest, n_clicks: int = 3) -> np.ndarray:
     """Dice on the image grid after 1..n_clicks deterministic clicks, [len(cases), n_clicks]."""
     state = [{"gt": bank.gt(c), "img": bank.images[bank.cases[c][0]], "sp": bank.spacing[bank.cases[c][0]],
