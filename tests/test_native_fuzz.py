@@ -89,15 +89,27 @@ def _adapter(module: str, name: str):
 
 
 # ---- inputs ---------------------------------------------------------------------------------------------------
-DTYPES = ["bool", "uint8", "int16", "int64", "float32"]
-NONZERO = {"bool": [True], "uint8": [1, 2, 255], "int16": [1, -3, 300], "int64": [1, -1, 2**40], "float32": [1.0, 0.5]}
-LAYOUTS = ["C", "F", "strided", "negative", "permuted"]
+# "rawbool": bool arrays whose bytes are not 0/1 (a uint8 buffer viewed as bool); ">i2": big-endian int16.
+DTYPES = ["bool", "rawbool", "uint8", "int16", ">i2", "int64", "uint64", "float32"]
+NONZERO = {"bool": [True], "rawbool": [1, 2, 255], "uint8": [1, 2, 255], "int16": [1, -3, 300], ">i2": [1, -2, 257],
+           "int64": [1, -1, 2**40], "uint64": [1, 2**63], "float32": [1.0, 0.5]}
+LAYOUTS = ["C", "F", "strided", "negative", "permuted", "readonly"]
+
+
+def _masked(on: np.ndarray, dtype: str, rng: np.random.Generator, layout: str) -> np.ndarray:
+    """`on` as an array of `dtype` (random nonzero values where on), in `layout`."""
+    storage = np.uint8 if dtype == "rawbool" else np.dtype(dtype)
+    values = np.zeros(on.shape, storage)
+    choices = np.array(NONZERO[dtype], storage)
+    values[on] = choices[rng.integers(0, len(choices), int(on.sum()))]
+    out = _with_layout(values, layout, rng)
+    return out.view(np.bool_) if dtype == "rawbool" else out
 
 
 def _with_layout(values: np.ndarray, layout: str, rng: np.random.Generator) -> np.ndarray:
     """An array equal to `values` (same shape and dtype) in the given memory layout."""
-    if layout == "C" or values.ndim == 0:
-        return np.ascontiguousarray(values)
+    if layout == "C" or (values.ndim == 0 and layout != "readonly"):
+        return np.array(values, order="C")  # (np.ascontiguousarray would turn a 0-d array into 1-d)
     if layout == "F":
         return np.asfortranarray(values)
     if layout == "strided":  # every other element of a larger buffer
@@ -108,6 +120,10 @@ def _with_layout(values: np.ndarray, layout: str, rng: np.random.Generator) -> n
     if layout == "negative":  # a reversed view of a reversed copy
         flip = tuple(slice(None, None, -1) for _ in values.shape)
         return np.ascontiguousarray(values[flip])[flip]
+    if layout == "readonly":
+        out = np.array(values)
+        out.flags.writeable = False
+        return out
     perm = rng.permutation(values.ndim)  # a transposed view of a permuted copy
     return np.ascontiguousarray(values.transpose(perm)).transpose(np.argsort(perm))
 
@@ -118,11 +134,7 @@ def mask_inputs(draw, shape):
     layout = draw(st.sampled_from(LAYOUTS))
     density = draw(st.sampled_from([0.0, 0.2, 0.5, 0.8, 1.0]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    on = rng.random(shape) < density
-    values = np.zeros(shape, dtype)
-    choices = np.array(NONZERO[dtype], dtype)
-    values[on] = choices[rng.integers(0, len(choices), int(on.sum()))]
-    return _with_layout(values, layout, rng)
+    return _masked(rng.random(shape) < density, dtype, rng, layout)
 
 
 shapes = st.integers(0, 4).flatmap(lambda nd: st.tuples(*[st.sampled_from([0, 1, 1, 2, 3, 5, 8, 13])] * nd))
@@ -173,7 +185,7 @@ FUZZ = settings(max_examples=40, deadline=None,
 def _check_against_bool_copy(fn, masks, args, kwargs_fn):
     """The contract of the module docstring, for one set of input masks."""
     before = [m.copy() for m in masks]
-    reference = [np.ascontiguousarray(m != 0) for m in masks]
+    reference = [np.array(m != 0, dtype=bool, order="C") for m in masks]
     try:
         want, refused = _call(fn, reference, args, kwargs_fn), None
     except (ValueError, TypeError) as exc:
@@ -219,9 +231,7 @@ def test_edge_shapes_every_dtype_and_layout(module, name):
             for layout in LAYOUTS:
                 for fill in ("empty", "full", "random"):
                     density = {"empty": 0.0, "full": 1.0, "random": 0.5}[fill]
-                    nonzero, zero = np.array(NONZERO[dtype][-1], dtype), np.zeros((), dtype)
-                    masks = [_with_layout(np.where(rng.random(shape) < density, nonzero, zero), layout, rng)
-                             for _ in range(n_masks)]
+                    masks = [_masked(rng.random(shape) < density, dtype, rng, layout) for _ in range(n_masks)]
                     try:
                         _check_against_bool_copy(fn, masks, args, kwargs_fn)
                     except AssertionError as exc:
