@@ -111,9 +111,7 @@ def write_seg(
     n_frames = int(sources[0].get("NumberOfFrames", 1)) if multi else len(sources)
     # Frame order: the source images' order (slice order), or the source's own frame order for multi-frame.
     order = np.array([f - 1 for f in volume.frame_numbers]) if multi else _source_order(volume, sources)
-    stack = np.zeros((n_frames,) + volume.shape[1:] + (len(items),), dtype=bool)
-    for k, (_, m) in enumerate(items):
-        stack[order, :, :, k] = m
+    stack = _pixel_stack(items, order, n_frames, volume.shape[1:])
     omit_empty = bool(stack.any())
     descriptions = [
         _segment_description(hd, k + 1, name, algorithm_type, algorithm, version) for k, (name, _) in enumerate(items)
@@ -161,6 +159,28 @@ def _prepared_sources(sources: list, multi: bool) -> list:
             copy.ImageOrientationPatient = iop
         out.append(copy)
     return out
+
+
+def _pixel_stack(items, order: np.ndarray, n_frames: int, frame_shape: tuple) -> np.ndarray:
+    """What highdicom takes as pixel_array, frames in source order.
+
+    Non-overlapping structures go in as a label map [frames, rows, cols] (segment numbers): highdicom then checks
+    one maximum instead of summing a [frames, rows, cols, segments] stack, several times faster on big volumes.
+    Overlapping structures need the 4D boolean stack, built segments-first in memory (a transposed view), which
+    makes highdicom's overlap sum over the segment axis about 5x faster. Both give the same BINARY SEG.
+    """
+    count = np.zeros((len(order),) + frame_shape, dtype=np.uint8)
+    for _, m in items:
+        count += m
+    if len(items) < 256 and count.max(initial=0) <= 1:
+        labels = np.zeros((n_frames,) + frame_shape, dtype=np.uint8)
+        for k, (_, m) in enumerate(items):
+            labels[order] += m.astype(np.uint8) * np.uint8(k + 1)
+        return labels
+    stack = np.zeros((len(items), n_frames) + frame_shape, dtype=bool)
+    for k, (_, m) in enumerate(items):
+        stack[k, order] = m
+    return stack.transpose(1, 2, 3, 0)
 
 
 def _source_order(volume: Volume, sources) -> np.ndarray:

@@ -55,6 +55,7 @@ def _describe(ds) -> dict:
 
 def _scan(path_or_files, errors: str):
     """Headers of the image files, grouped by series. Returns (groups: uid -> [(path, ds)], problems)."""
+    require("pydicom")
     files, _ignored = collect_files(path_or_files)
     explicit = not (isinstance(path_or_files, (str, os.PathLike)) and os.path.isdir(os.fspath(path_or_files)))
     groups: dict[str, list] = defaultdict(list)

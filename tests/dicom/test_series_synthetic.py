@@ -118,3 +118,13 @@ def test_readme_and_thumbnails_in_a_folder_are_ignored(tmp_path, phantom):
     (tmp_path / "README.txt").write_text("not dicom")
     (tmp_path / "thumb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 200)
     assert radseg.dicom.read_series(tmp_path).shape == phantom.shape
+
+
+def test_in_memory_datasets_read_like_files_and_stay_untouched(tmp_path, phantom):
+    paths = synthetic.write_series(tmp_path, phantom)
+    datasets = [pydicom.dcmread(p) for p in reversed(paths)]
+    vol = radseg.dicom.read_series(datasets)
+    np.testing.assert_array_equal(vol.array, phantom)
+    assert all("PixelData" in ds for ds in datasets)  # the caller's datasets keep their pixels
+    assert all("PixelData" not in h for h in vol.source_headers)
+    assert vol.files[0].startswith("<dataset ")
