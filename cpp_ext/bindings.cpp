@@ -154,6 +154,20 @@ py::tuple morph_label(u8_array mask, int connectivity) {
     return py::make_tuple(labels, py::array_t<int64_t>(static_cast<py::ssize_t>(sizes.size()), sizes.data()));
 }
 
+u8_array morph_filter_components(u8_array mask, int connectivity, int64_t largest, int64_t min_size) {
+    int64_t zyx[3];
+    zyx_of(mask, zyx);
+    u8_array out = empty_like_mask(mask);
+    const uint8_t* in = mask.data();
+    uint8_t* o = out.mutable_data();
+    const bool is_3d = mask.ndim() == 3;
+    {
+        py::gil_scoped_release release;
+        radseg::cc::filter_components(in, zyx[0], zyx[1], zyx[2], is_3d, connectivity, largest, min_size, o);
+    }
+    return out;
+}
+
 py::tuple morph_outer_contours(u8_array mask) {
     if (mask.ndim() != 2) throw std::invalid_argument("mask must be 2D");
     py::array_t<int32_t> labels({mask.shape(0), mask.shape(1)});
@@ -259,6 +273,9 @@ PYBIND11_MODULE(_native, m) {
           "Region of elements equal to mask[seed] connected to seed. uint8 0/1 out.");
     m.def("label_components", &morph_label, py::arg("mask"), py::arg("connectivity"),
           "(labels int32, sizes int64 with sizes[0] = background) of the nonzero elements; raster-order labels.");
+    m.def("filter_components", &morph_filter_components, py::arg("mask"), py::arg("connectivity"),
+          py::arg("largest"), py::arg("min_size"),
+          "Mask of the components with >= min_size elements, of those the `largest` biggest (< 0: all). uint8 0/1.");
     m.def("outer_contours", &morph_outer_contours, py::arg("mask"),
           "(labels int32, areas, contour point counts, arc lengths) of the external contours of a 2D mask.");
     m.def("convex_hull", &morph_convex_hull, py::arg("mask"),

@@ -69,12 +69,19 @@ inline int64_t find_root(std::vector<int64_t>& parent, int64_t i) {
     return r;
 }
 
-// Labels (int32, 0 = background) and sizes (sizes[0] = background) of the nonzero elements of a [Z, H, W] mask.
-// Returns the number of components.
-inline int64_t label(const uint8_t* m, int64_t Z, int64_t H, int64_t W, bool is_3d, int connectivity,
-                     int32_t* labels, std::vector<int64_t>& sizes) {
+// Components of a mask as runs: run i belongs to component run_label[i] (1..n); sizes[0] = background count.
+struct Components {
+    RunTable t;
+    std::vector<int32_t> run_label;
+    std::vector<int64_t> sizes;
+    int64_t n = 0;
+};
+
+inline Components find_components(const uint8_t* m, int64_t Z, int64_t H, int64_t W, bool is_3d, int connectivity) {
     const int64_t lines = Z * H, total = lines * W;
-    const RunTable t = find_runs(m, lines, W);
+    Components c;
+    c.t = find_runs(m, lines, W);
+    const RunTable& t = c.t;
     const int64_t nruns = static_cast<int64_t>(t.runs.size());
     std::vector<int64_t> parent(static_cast<size_t>(nruns));
     std::iota(parent.begin(), parent.end(), 0);
@@ -104,31 +111,64 @@ inline int64_t label(const uint8_t* m, int64_t Z, int64_t H, int64_t W, bool is_
             }
         }
     // Final labels: roots (the earliest run of each component) in run order = raster order of first elements.
-    std::vector<int32_t> run_label(static_cast<size_t>(nruns));
-    int64_t n = 0;
-    sizes.assign(1, 0);
+    c.run_label.resize(static_cast<size_t>(nruns));
+    c.sizes.assign(1, 0);
     for (int64_t i = 0; i < nruns; ++i) {
         const int64_t r = find_root(parent, i);
         if (r == i) {
-            if (n >= INT32_MAX) throw std::overflow_error("more than 2^31 - 1 components");
-            run_label[i] = static_cast<int32_t>(++n);
-            sizes.push_back(0);
+            if (c.n >= INT32_MAX) throw std::overflow_error("more than 2^31 - 1 components");
+            c.run_label[i] = static_cast<int32_t>(++c.n);
+            c.sizes.push_back(0);
         } else {
-            run_label[i] = run_label[r];
+            c.run_label[i] = c.run_label[r];
         }
-        sizes[run_label[i]] += t.runs[i].x1 - t.runs[i].x0 + 1;
+        c.sizes[c.run_label[i]] += t.runs[i].x1 - t.runs[i].x0 + 1;
     }
     int64_t fg = 0;
-    for (size_t i = 1; i < sizes.size(); ++i) fg += sizes[i];
-    sizes[0] = total - fg;
-#pragma omp parallel for schedule(static) if (total > kParallelMin)
+    for (size_t i = 1; i < c.sizes.size(); ++i) fg += c.sizes[i];
+    c.sizes[0] = total - fg;
+    return c;
+}
+
+// Write value(run_label) over each run of line l of a [lines, W] array of T, zeros elsewhere.
+template <typename T, typename F>
+void paint_runs(const Components& c, int64_t lines, int64_t W, T* out, F value) {
+#pragma omp parallel for schedule(static) if (lines * W > kParallelMin)
     for (int64_t l = 0; l < lines; ++l) {
-        int32_t* o = labels + l * W;
-        std::fill(o, o + W, 0);
-        for (int64_t i = t.first[l]; i < t.first[l + 1]; ++i)
-            std::fill(o + t.runs[i].x0, o + t.runs[i].x1 + 1, run_label[i]);
+        T* o = out + l * W;
+        std::fill(o, o + W, T(0));
+        for (int64_t i = c.t.first[l]; i < c.t.first[l + 1]; ++i)
+            std::fill(o + c.t.runs[i].x0, o + c.t.runs[i].x1 + 1, value(c.run_label[i]));
     }
-    return n;
+}
+
+// Labels (int32, 0 = background) and sizes (sizes[0] = background) of the nonzero elements of a [Z, H, W] mask.
+// Returns the number of components.
+inline int64_t label(const uint8_t* m, int64_t Z, int64_t H, int64_t W, bool is_3d, int connectivity,
+                     int32_t* labels, std::vector<int64_t>& sizes) {
+    Components c = find_components(m, Z, H, W, is_3d, connectivity);
+    paint_runs(c, Z * H, W, labels, [](int32_t lab) { return lab; });
+    sizes = std::move(c.sizes);
+    return c.n;
+}
+
+// Mask (0/1) of the components with at least min_size elements, and of those only the `largest` biggest (ties: the
+// earlier label); largest < 0 keeps all. Returns the number of components kept.
+inline int64_t filter_components(const uint8_t* m, int64_t Z, int64_t H, int64_t W, bool is_3d, int connectivity,
+                                 int64_t largest, int64_t min_size, uint8_t* out) {
+    const Components c = find_components(m, Z, H, W, is_3d, connectivity);
+    std::vector<int32_t> cand;
+    for (int64_t i = 1; i <= c.n; ++i)
+        if (c.sizes[i] >= min_size) cand.push_back(static_cast<int32_t>(i));
+    if (largest >= 0 && static_cast<int64_t>(cand.size()) > largest) {
+        auto bigger = [&](int32_t a, int32_t b) { return c.sizes[a] > c.sizes[b] || (c.sizes[a] == c.sizes[b] && a < b); };
+        std::partial_sort(cand.begin(), cand.begin() + largest, cand.end(), bigger);
+        cand.resize(static_cast<size_t>(largest));
+    }
+    std::vector<uint8_t> keep(static_cast<size_t>(c.n) + 1, 0);
+    for (auto i : cand) keep[i] = 1;
+    paint_runs(c, Z * H, W, out, [&](int32_t lab) { return keep[lab]; });
+    return static_cast<int64_t>(cand.size());
 }
 
 // Outer border of the 8-connected component with label `lab` whose first raster pixel is (y0, x0), traced as in

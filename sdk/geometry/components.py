@@ -84,12 +84,9 @@ def keep_largest(mask, k: int = 1, connectivity=None) -> np.ndarray:
     """
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral) or k < 0:
         raise ValueError(f"k must be an integer >= 0 (number of components to keep), got {k!r}")
-    labels, sizes = label_components(mask, connectivity)
-    keep = np.zeros(len(sizes), dtype=bool)
-    if k > 0 and len(sizes) > 1:
-        order = np.argsort(-sizes[1:], kind="stable")[:k] + 1
-        keep[order] = True
-    return _select(labels, keep)
+    m = as_mask(mask, "mask")
+    c = check_connectivity(connectivity, m.ndim)
+    return _native.filter_components(m, c, min(int(k), 2**62), 0).view(np.bool_)
 
 
 def remove_small_components(mask, min_size: int, connectivity=None) -> np.ndarray:
@@ -104,10 +101,9 @@ def remove_small_components(mask, min_size: int, connectivity=None) -> np.ndarra
     """
     if isinstance(min_size, (bool, np.bool_)) or not isinstance(min_size, numbers.Integral) or min_size < 0:
         raise ValueError(f"min_size must be an integer >= 0 (elements), got {min_size!r}")
-    labels, sizes = label_components(mask, connectivity)
-    keep = sizes >= min_size
-    keep[0] = False
-    return _select(labels, keep)
+    m = as_mask(mask, "mask")
+    c = check_connectivity(connectivity, m.ndim)
+    return _native.filter_components(m, c, -1, min(int(min_size), 2**62)).view(np.bool_)
 
 
 @dataclass(frozen=True)
