@@ -25,7 +25,6 @@ class Contender:
     label: str  # what is called, as printed
     make: Callable[[], Callable[[], object]]
     slow: bool = False  # skipped under --quick (seconds per call)
-    note: str = ""
 
 
 @dataclasses.dataclass
