@@ -88,7 +88,8 @@ def run_benchmark(threads="all", repeat: int = 7, only=None, quick: bool = False
             "versions": _versions(), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "loadavg_start": _loadavg()}
     results, start = [], time.perf_counter()
-    with thread_limit(n_threads):
+    with thread_limit(n_threads) as limits:
+        meta["thread_limits"] = dict(limits)
         for c in build_cases(source, size, n_threads, selected):
             if progress:
                 progress(f"{c.key}: {c.title}")

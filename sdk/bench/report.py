@@ -61,6 +61,7 @@ def header_lines(result: dict) -> list[str]:
         f"radseg bench: threads={meta['threads']} (of {meta['cpus']} CPUs), repeat={meta['repeat']}, "
         f"budget={meta['budget_s']} s per contender, size={meta['size']}{', quick' if meta['quick'] else ''}",
         f"data: {meta['data']}",
+        "thread limits: " + ", ".join(f"{k}={v}" for k, v in meta.get("thread_limits", {}).items()),
         f"load average (1 min) at start / end: {meta.get('loadavg_start')} / {meta.get('loadavg_end')}"
         + (f"; {meta['elapsed_s']} s in all" if meta.get("elapsed_s") is not None else ""),
         "times in ms: median and min of n timed calls (after one warm-up); "

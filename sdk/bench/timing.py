@@ -48,21 +48,23 @@ def thread_limit(n: int):
     libgomp reads OMP_NUM_THREADS once, when it is loaded (which `import radseg` already did), so the limit is set
     through threadpoolctl (omp_set_num_threads on the loaded runtimes) when it is installed. Libraries with their
     own knobs (cv2.setNumThreads, torch.set_num_threads) are set too and restored afterwards. The `edt` package
-    takes its thread count as an argument: callers pass `n` to it.
+    takes its thread count as an argument: callers pass `n` to it. Yields {what: limit} for what was limited.
     """
-    restore = []
+    restore, applied = [], {}
     with contextlib.ExitStack() as stack:
         try:
             from threadpoolctl import threadpool_limits
 
             stack.enter_context(threadpool_limits(limits=n))
+            applied["openmp+blas"] = n
         except ImportError:  # without threadpoolctl the OpenMP pool keeps its start-up size
-            pass
+            applied["openmp+blas"] = "not limited (install threadpoolctl)"
         try:
             import cv2
 
             restore.append((cv2.setNumThreads, cv2.getNumThreads()))
             cv2.setNumThreads(n)
+            applied["cv2"] = n
         except ImportError:
             pass
         try:
@@ -70,10 +72,11 @@ def thread_limit(n: int):
 
             restore.append((torch.set_num_threads, torch.get_num_threads()))
             torch.set_num_threads(n)
+            applied["torch"] = n
         except ImportError:
             pass
         try:
-            yield n
+            yield applied
         finally:
             for setter, old in restore:
                 setter(old)
