@@ -15,28 +15,27 @@ PAPER = {
     "spleen (seen)": {"1": 0.89, "2": 0.93, "5": 0.95, "10": 0.96},
     "colon cancer (unseen)": {"1": 0.64, "5": 0.81},
 }
-#: Which of our structures sits beside each paper curve.
-PAPER_COUNTERPART = {"spleen (seen)": "btcv/spleen"}
+#: What sits beside each paper curve: our structures ("dataset/structure") or groups ("group:NAME").
+PAPER_COUNTERPARTS = {
+    "spleen (seen)": ["btcv/spleen", "group:btcv_heldout"],
+    "colon cancer (unseen)": ["group:unseen", "totalseg_ct/colon"],
+}
 
 
 def comparison(summary: dict) -> dict:
-    """The paper's curves beside ours at the same click counts (ours: the counterpart structure, or the unseen
-    group's mean for the unseen curve)."""
+    """The paper's curves beside ours at the same click counts: {curve: {"paper": {k: dice}, "ours": {source:
+    {k: dice}}}}; a source missing from this evaluation is left out."""
     out = {}
     for name, curve in PAPER.items():
         if not isinstance(curve, dict):
             continue
-        if name in PAPER_COUNTERPART:
-            ours_name = PAPER_COUNTERPART[name]
-            ours = summary["structures"].get(ours_name)
-        else:
-            ours_name, ours = "unseen (mean over our unseen structures)", summary["groups"].get("unseen")
-        out[name] = {
-            "paper": curve,
-            "ours_source": ours_name,
-            "ours": {k: (None if ours is None or int(k) > len(ours["dice"]) else round(ours["dice"][int(k) - 1], 4))
-                     for k in curve},
-        }
+        ours = {}
+        for source in PAPER_COUNTERPARTS.get(name, []):
+            s = (summary["groups"].get(source[6:]) if source.startswith("group:")
+                 else summary["structures"].get(source))
+            if s is not None:
+                ours[source] = {k: round(s["dice"][int(k) - 1], 4) for k in curve if int(k) <= len(s["dice"])}
+        out[name] = {"paper": curve, "ours": ours}
     return out
 
 
@@ -117,7 +116,7 @@ def plot_dice_vs_clicks(path, summary: dict, title: str = "radseg click model: D
         ks = [int(k) for k in curve]
         for ax in axes:
             ax.plot(ks, list(curve.values()), "k" + marker + "--", ms=7, mfc="none", label=f"paper: {name}")
-    spleen = summary["structures"].get(PAPER_COUNTERPART["spleen (seen)"])
+    spleen = summary["structures"].get("btcv/spleen")
     if spleen:
         axes[0].plot(range(1, len(spleen["dice"]) + 1), spleen["dice"], "k:", lw=1.5, label="ours: BTCV spleen")
     for ax, t in zip(axes, ("groups (structures weigh equally)", "per structure")):
