@@ -93,5 +93,13 @@ def load(name_or_path: Union[str, os.PathLike] = "click", backend: Optional[str]
         )
     module, cls = _TASKS[manifest.task]
     model = getattr(importlib.import_module(module), cls)(runtime, manifest, folder)
-    model.warmup()
+    try:
+        model.warmup()  # one pass on zeros: also proves the graph takes the manifest's input shape
+    except Exception as exc:  # backends raise their own types (ORT: InvalidArgument, Fail)
+        s, c = manifest.input_size, manifest.in_channels
+        raise ValueError(
+            f"load: {folder}: {ONNX_FILE} does not run on the input [1, {c}, {s}, {s}] that {MANIFEST_FILE} "
+            f"describes ({type(exc).__name__}: {str(exc).strip()[:200]}); the two files come from different "
+            f"exports, re-export the model"
+        ) from exc
     return model

@@ -108,3 +108,13 @@ def test_unknown_task(model_dir, tmp_path):
     (d / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ValueError, match="teleport"):
         radseg.load(d)
+
+
+def test_manifest_whose_input_shape_the_graph_refuses(tmp_path):
+    """A graph with a fixed 3-channel input and a manifest that claims 5 channels: refused at load, clearly."""
+    d = make_tiny_model_dir(tmp_path / "m", size=64)
+    m = json.loads((d / "manifest.json").read_text())
+    m["in_channels"] = 5
+    (d / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="does not run on the input"):
+        radseg.load(d)
