@@ -39,7 +39,8 @@ inline RunTable find_runs(const uint8_t* m, int64_t lines, int64_t W) {
     for (int64_t l = 0; l < lines; ++l) {
         const uint8_t* r = m + l * W;
         int64_t c = 0;
-        for (int64_t x = fill::scan::next<true>(r, 0, W); x < W; x = fill::scan::next<true>(r, fill::scan::next<false>(r, x, W), W)) ++c;
+        for (int64_t x = fill::scan::next<true>(r, 0, W); x < W; ++c)
+            x = fill::scan::next<true>(r, fill::scan::next<false>(r, x, W), W);
         count[l + 1] = c;
     }
     std::partial_sum(count.begin(), count.end(), count.begin());
@@ -161,7 +162,9 @@ inline int64_t filter_components(const uint8_t* m, int64_t Z, int64_t H, int64_t
     for (int64_t i = 1; i <= c.n; ++i)
         if (c.sizes[i] >= min_size) cand.push_back(static_cast<int32_t>(i));
     if (largest >= 0 && static_cast<int64_t>(cand.size()) > largest) {
-        auto bigger = [&](int32_t a, int32_t b) { return c.sizes[a] > c.sizes[b] || (c.sizes[a] == c.sizes[b] && a < b); };
+        auto bigger = [&](int32_t a, int32_t b) {
+            return c.sizes[a] > c.sizes[b] || (c.sizes[a] == c.sizes[b] && a < b);
+        };
         std::partial_sort(cand.begin(), cand.begin() + largest, cand.end(), bigger);
         cand.resize(static_cast<size_t>(largest));
     }

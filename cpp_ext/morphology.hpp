@@ -205,7 +205,8 @@ void edt_morph(const uint8_t* m, const int64_t shape[3], const double spacing[3]
     for (int64_t z = b.lo[0]; z < b.hi[0]; ++z)
         for (int64_t y = b.lo[1]; y < b.hi[1]; ++y, dp += bw) {
             uint8_t* o = out + (z * H + y) * W + b.lo[2];
-            for (int64_t x = 0; x < bw; ++x) o[x] = Erode ? static_cast<uint8_t>(dp[x] > r2) : static_cast<uint8_t>(dp[x] <= r2);
+            for (int64_t x = 0; x < bw; ++x)
+                o[x] = Erode ? static_cast<uint8_t>(dp[x] > r2) : static_cast<uint8_t>(dp[x] <= r2);
         }
 }
 
@@ -234,7 +235,8 @@ inline void dilate_or_erode(const uint8_t* m, const int64_t shape[3], const doub
     if (engine != kEdt) {
         const detail::BoxRuns t = erode ? detail::box_runs<false>(m, shape, b) : detail::box_runs<true>(m, shape, b);
         const double lines = static_cast<double>(b.size(0) * b.size(1)), voxels = static_cast<double>(b.count());
-        const double run_work = (static_cast<double>(t.x0.size()) + lines) * static_cast<double>(offsets.size()) + voxels;
+        const double runs = static_cast<double>(t.x0.size()), element = static_cast<double>(offsets.size());
+        const double run_work = (runs + lines) * element + voxels;
         if (engine == kRuns || run_work <= kEdtCost * voxels) {
             if (erode)
                 detail::run_dilate<true>(t, shape, b, offsets, out);

@@ -72,7 +72,8 @@ def test_2d_matches_scipy(op, radius, spacing):
 
 
 @pytest.mark.parametrize("op", list(OPS))
-@pytest.mark.parametrize("radius,spacing", [(1, (1, 1, 1)), (3, (1, 1, 1)), (5, (3.0, 0.8, 0.8)), (4.2, (2.5, 1.1, 0.9))])
+@pytest.mark.parametrize("radius,spacing",
+                         [(1, (1, 1, 1)), (3, (1, 1, 1)), (5, (3.0, 0.8, 0.8)), (4.2, (2.5, 1.1, 0.9))])
 def test_3d_matches_scipy(op, radius, spacing):
     m = blobs((14, 40, 36), seed=int(radius * 7), density=0.01)
     np.testing.assert_array_equal(OPS[op](m, radius, spacing=spacing), ref(op, m, radius, spacing))
