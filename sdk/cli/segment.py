@@ -118,8 +118,7 @@ def demo_image(data=None):
     patient = BTCV_VALIDATION[0]
     vol = btcv.load(root, patient)
     label = {v: k for k, v in btcv.LABELS.items()}[DEMO_STRUCTURE]
-    present = np.flatnonzero((vol.labels == label).any(axis=(1, 2)))
-    k = int(present[len(present) // 2])
+    k = int(np.argmax((vol.labels == label).sum(axis=(1, 2))))  # the slice where the structure is largest
     ref = vol.labels[k] == label
     click = deterministic_click(ref, np.zeros_like(ref))  # the deepest point of the structure
     desc = f"BTCV {patient} (held out of training) axial slice {k}, {DEMO_STRUCTURE}, from {root}"
