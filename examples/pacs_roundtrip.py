@@ -201,7 +201,7 @@ def main(argv=None) -> int:
         else:
             datasets = synthetic_datasets(workdir)
         if args.url:
-            summary = roundtrip(DICOMwebClient(args.url), datasets, workdir, args.click, args.model, log)
+            summary = roundtrip(DICOMwebClient(args.url, timeout=120), datasets, workdir, args.click, args.model, log)
         else:
             from orthanc import OrthancServer, OrthancUnavailable, ensure_orthanc
 
@@ -214,7 +214,7 @@ def main(argv=None) -> int:
                 return 3
             with server:
                 log(f"Orthanc {server.url} (pid {server.process.pid}, files in {server.workdir})")
-                summary = roundtrip(DICOMwebClient(server.dicomweb_url), datasets, workdir, args.click, args.model, log)
+                summary = roundtrip(DICOMwebClient(server.dicomweb_url, timeout=120), datasets, workdir, args.click, args.model, log)
                 summary["orthanc"] = {"pid": server.process.pid, "statistics": server.statistics()}
     if args.json:
         print(json.dumps(summary, indent=2))
