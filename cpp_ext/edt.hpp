@@ -96,12 +96,9 @@ struct EnvelopeScratch {
           v(v_buf.data()), own(own_buf.data()), h(h_buf.data()), z(z_buf.data()), tile(tile_buf.data()) {}
 };
 
-// In place: f[i] <- min_j f[j] + s2 * (i - j)^2 over one contiguous line of length n. Returns false (and leaves f
-// untouched) when f has no finite value.
-inline bool envelope_line(float* f, int64_t n, float s2, EnvelopeScratch& s) {
-    int32_t* v = s.v;
-    float* h = s.h;
-    float* z = s.z;
+// Lower envelope of the parabolas rooted at the finite samples of f (interior zeros of zero runs skipped): roots
+// v[0..k], heights h, boundaries z[0..k+1] (z[0] = -inf, z[k+1] = +inf). Returns k, or -1 when f has no finite value.
+inline int64_t build_envelope(const float* f, int64_t n, float s2, int32_t* v, float* h, float* z) {
     const float inv2s2 = 0.5f / s2;
     int64_t k = -1;
     for (int64_t q = 0; q < n; ++q) {
@@ -124,8 +121,18 @@ inline bool envelope_line(float* f, int64_t n, float s2, EnvelopeScratch& s) {
         h[k] = fq;
         z[k] = k == 0 ? -kInf : num / dq;
     }
+    if (k >= 0) z[k + 1] = kInf;
+    return k;
+}
+
+// In place: f[i] <- min_j f[j] + s2 * (i - j)^2 over one contiguous line of length n. Returns false (and leaves f
+// untouched) when f has no finite value.
+inline bool envelope_line(float* f, int64_t n, float s2, EnvelopeScratch& s) {
+    int32_t* v = s.v;
+    float* h = s.h;
+    float* z = s.z;
+    const int64_t k = build_envelope(f, n, s2, v, h, z);
     if (k < 0) return false;
-    z[k + 1] = kInf;
     // Parabola j owns the samples i with z[j] < i <= z[j + 1]. Segments are short (one or two samples), so instead
     // of walking them with data-dependent branches, mark where each one starts and take a running max: the owner of
     // i is the last parabola starting at or before i. Both loops are branch-free.
@@ -143,6 +150,29 @@ inline bool envelope_line(float* f, int64_t n, float s2, EnvelopeScratch& s) {
         const float d = static_cast<float>(i - v[cur]);
         const float e = h[cur] + s2 * d * d;
         f[i] = f[i] == 0.0f ? 0.0f : e;  // zeros stay zero (interior zeros were not pushed)
+    }
+    return true;
+}
+
+// As envelope_line, but only the samples i with query[i] != 0 get their final value (the others keep their
+// input). Used when a transform is sampled at a few points per row (surface metrics). Returns false when the row
+// has no query or no finite value.
+inline bool envelope_line_sampled(float* f, int64_t n, float s2, EnvelopeScratch& s, const uint8_t* query) {
+    uint8_t any = 0;
+    for (int64_t i = 0; i < n; ++i) any |= query[i];
+    if (!any) return false;
+    int32_t* v = s.v;
+    float* h = s.h;
+    float* z = s.z;
+    const int64_t k = build_envelope(f, n, s2, v, h, z);
+    if (k < 0) return false;
+    int64_t j = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        if (!query[i] || f[i] == 0.0f) continue;
+        const float x = static_cast<float>(i);
+        while (z[j + 1] < x) ++j;
+        const float d = x - static_cast<float>(v[j]);
+        f[i] = h[j] + s2 * d * d;
     }
     return true;
 }
@@ -185,12 +215,13 @@ inline int num_threads() {
 // Squared exact EDT of `mask` (nonzero = foreground) into `out` (same number of elements), in mm^2 when spacing is
 // in mm. shape and spacing have 1 to 3 entries, in the array's axis order.
 //
-// `need_row` (optional, 3D and 2D only): one flag per row of the last axis ([slices * rows] in 3D, [rows] in 2D);
-// rows whose flag is 0 skip the final pass and hold partial values. Callers that sample the transform only at a
-// few rows (surface metrics) use it; everyone else passes nullptr. `take_sqrt` returns distances instead of
+// `query` (optional, 2D and 3D only): an array of the mask's shape; when given, only the elements where it is
+// nonzero get their final value, the others hold partial (intermediate) values. The final pass then skips rows
+// without a query and computes only the queried samples of the others: callers that sample the transform at a few
+// points (surface metrics) use it; everyone else passes nullptr. `take_sqrt` returns distances instead of
 // squared distances (the root is taken row by row while the row is in cache).
 inline void squared_edt(const uint8_t* mask, const std::vector<int64_t>& shape, const std::vector<double>& spacing,
-                        float* out, const uint8_t* need_row = nullptr, bool take_sqrt = false) {
+                        float* out, const uint8_t* query = nullptr, bool take_sqrt = false) {
     const int nd = static_cast<int>(shape.size());
     int64_t total = 1;
     for (auto s : shape) total *= s;
@@ -229,9 +260,13 @@ inline void squared_edt(const uint8_t* mask, const std::vector<int64_t>& shape, 
             // Pass 2: envelope along the contiguous axis, row by row.
 #pragma omp for schedule(static)
             for (int64_t r = 0; r < n0; ++r) {
-                if (need_row && !need_row[r]) continue;
-                detail::envelope_line(out + r * n_last, n_last, s2_last, s);
-                if (take_sqrt) detail::sqrt_inplace(out + r * n_last, n_last);
+                float* row = out + r * n_last;
+                if (query) {
+                    detail::envelope_line_sampled(row, n_last, s2_last, s, query + r * n_last);
+                    continue;
+                }
+                detail::envelope_line(row, n_last, s2_last, s);
+                if (take_sqrt) detail::sqrt_inplace(row, n_last);
             }
         } else {
             // 3D: passes 2 and 3 slice by slice, while the slice is in cache.
@@ -239,11 +274,14 @@ inline void squared_edt(const uint8_t* mask, const std::vector<int64_t>& shape, 
             for (int64_t k = 0; k < n0; ++k) {
                 float* slice = out + k * m;
                 detail::envelope_axis0_tiled(slice, n1, n_last, s2_1, s);
-                const uint8_t* need = need_row ? need_row + k * n1 : nullptr;
                 for (int64_t r = 0; r < n1; ++r) {
-                    if (need && !need[r]) continue;
-                    detail::envelope_line(slice + r * n_last, n_last, s2_last, s);
-                    if (take_sqrt) detail::sqrt_inplace(slice + r * n_last, n_last);
+                    float* row = slice + r * n_last;
+                    if (query) {
+                        detail::envelope_line_sampled(row, n_last, s2_last, s, query + k * m + r * n_last);
+                        continue;
+                    }
+                    detail::envelope_line(row, n_last, s2_last, s);
+                    if (take_sqrt) detail::sqrt_inplace(row, n_last);
                 }
             }
         }

@@ -11,7 +11,7 @@
 // EDT restricted to a box that holds every zero (surface voxel) gives the same values there, and the face
 // neighbours just outside the box are background for both masks. Surfaces are extracted in one pass per mask, then
 // for each direction the EDT of "not surface(B)" is computed (its final pass only on rows that hold a surface
-// voxel of A) and sampled at surface(A).
+// voxel of A, and there only at those voxels) and sampled at surface(A).
 #pragma once
 
 #include <algorithm>
@@ -72,11 +72,12 @@ inline Box union_bbox(const uint8_t* a, const uint8_t* b, int64_t Z, int64_t Y, 
 }
 
 // Surface of the 0/1 mask m ([Z, Y, X]) inside `box`, written box-local as its complement: ns = 0 on surface
-// voxels, 1 elsewhere (the EDT input whose zeros are the surface). row_has[r] = 1 where box row r (= z * by + y)
+// voxels, 1 elsewhere (the EDT input whose zeros are the surface), and as surf = 1 - ns (the EDT query where the
+// other direction samples). row_has[r] = 1 where box row r (= z * by + y)
 // holds a surface voxel. Returns the number of surface voxels per box slice in slice_count. In 2D (is3d false)
 // there are no z neighbours. Elements outside the box are background by construction (box bounds pred | ref).
 inline void extract_surface(const uint8_t* m, int64_t Y, int64_t X, const Box& box, bool is3d, uint8_t* ns,
-                            uint8_t* row_has, int64_t* slice_count) {
+                            uint8_t* surf, uint8_t* row_has, int64_t* slice_count) {
     const int64_t bz = box.hi[0] - box.lo[0], by = box.hi[1] - box.lo[1], bx = box.hi[2] - box.lo[2];
     std::vector<uint8_t> zeros(bx, 0), ones(bx, 1);
     const uint8_t* zr = zeros.data();
@@ -98,8 +99,12 @@ inline void extract_surface(const uint8_t* m, int64_t Y, int64_t X, const Box& b
                 const uint8_t inner = row[x - 1] & row[x + 1] & up[x] & dn[x] & pv[x] & nx[x];
                 o[x] = static_cast<uint8_t>(1 ^ (row[x] & (1 ^ inner)));
             }
+            uint8_t* so = surf + (z * by + y) * bx;
             int64_t n_surface = 0;
-            for (int64_t x = 0; x < bx; ++x) n_surface += 1 - o[x];
+            for (int64_t x = 0; x < bx; ++x) {
+                so[x] = static_cast<uint8_t>(1 ^ o[x]);
+                n_surface += so[x];
+            }
             row_has[z * by + y] = n_surface > 0;
             count += n_surface;
         }
@@ -107,13 +112,14 @@ inline void extract_surface(const uint8_t* m, int64_t Y, int64_t X, const Box& b
     }
 }
 
-// Distances (mm) from every surface voxel of A to surface(B), in raster order. edt_buf: box-size scratch.
-inline std::vector<float> directed_distances(const uint8_t* ns_a, const uint8_t* ns_b, const uint8_t* rows_a,
+// Distances (mm) from every surface voxel of A (surf_a, rows_a) to surface(B) (the zeros of ns_b), in raster order.
+// edt_buf: box-size scratch; the EDT computes final values only at surface(A).
+inline std::vector<float> directed_distances(const uint8_t* ns_b, const uint8_t* surf_a, const uint8_t* rows_a,
                                              const std::vector<int64_t>& slice_count_a,
                                              const std::vector<int64_t>& box_shape,
                                              const std::vector<double>& box_spacing, int64_t bz, int64_t by,
                                              int64_t bx, float* edt_buf) {
-    squared_edt(ns_b, box_shape, box_spacing, edt_buf, rows_a, false);
+    squared_edt(ns_b, box_shape, box_spacing, edt_buf, surf_a, false);
     std::vector<int64_t> offset(bz + 1, 0);
     for (int64_t z = 0; z < bz; ++z) offset[z + 1] = offset[z] + slice_count_a[z];
     std::vector<float> d(offset[bz]);
@@ -122,10 +128,10 @@ inline std::vector<float> directed_distances(const uint8_t* ns_a, const uint8_t*
         int64_t k = offset[z];
         for (int64_t r = z * by; r < (z + 1) * by; ++r) {
             if (!rows_a[r]) continue;
-            const uint8_t* na = ns_a + r * bx;
+            const uint8_t* sa = surf_a + r * bx;
             const float* e = edt_buf + r * bx;
             for (int64_t x = 0; x < bx; ++x)
-                if (!na[x]) d[k++] = std::sqrt(e[x]);
+                if (sa[x]) d[k++] = std::sqrt(e[x]);
         }
     }
     return d;
@@ -177,10 +183,10 @@ inline SurfaceDistances surface_distances(const uint8_t* pred, const uint8_t* re
 
     const int64_t bz = box.hi[0] - box.lo[0], by = box.hi[1] - box.lo[1], bx = box.hi[2] - box.lo[2];
     const int64_t nbox = bz * by * bx;
-    std::vector<uint8_t> ns_pred(nbox), ns_ref(nbox), rows_pred(bz * by), rows_ref(bz * by);
+    std::vector<uint8_t> ns_pred(nbox), ns_ref(nbox), s_pred(nbox), s_ref(nbox), rows_pred(bz * by), rows_ref(bz * by);
     std::vector<int64_t> count_pred(bz), count_ref(bz);
-    detail::extract_surface(pred, Y, X, box, is3d, ns_pred.data(), rows_pred.data(), count_pred.data());
-    detail::extract_surface(ref, Y, X, box, is3d, ns_ref.data(), rows_ref.data(), count_ref.data());
+    detail::extract_surface(pred, Y, X, box, is3d, ns_pred.data(), s_pred.data(), rows_pred.data(), count_pred.data());
+    detail::extract_surface(ref, Y, X, box, is3d, ns_ref.data(), s_ref.data(), rows_ref.data(), count_ref.data());
     int64_t n_pred = 0, n_ref = 0;
     for (int64_t z = 0; z < bz; ++z) { n_pred += count_pred[z]; n_ref += count_ref[z]; }
     out.pred_to_ref.count = n_pred;
@@ -194,9 +200,9 @@ inline SurfaceDistances surface_distances(const uint8_t* pred, const uint8_t* re
 
     const std::vector<int64_t> box_shape = is3d ? std::vector<int64_t>{bz, by, bx} : std::vector<int64_t>{by, bx};
     std::vector<float> buf(nbox);
-    std::vector<float> d_pr = detail::directed_distances(ns_pred.data(), ns_ref.data(), rows_pred.data(), count_pred,
+    std::vector<float> d_pr = detail::directed_distances(ns_ref.data(), s_pred.data(), rows_pred.data(), count_pred,
                                                          box_shape, spacing, bz, by, bx, buf.data());
-    std::vector<float> d_rp = detail::directed_distances(ns_ref.data(), ns_pred.data(), rows_ref.data(), count_ref,
+    std::vector<float> d_rp = detail::directed_distances(ns_pred.data(), s_ref.data(), rows_ref.data(), count_ref,
                                                          box_shape, spacing, bz, by, bx, buf.data());
     out.pred_to_ref = detail::directed_stats(d_pr, percentile);
     out.ref_to_pred = detail::directed_stats(d_rp, percentile);
