@@ -171,12 +171,13 @@ def deepmind_surface(pred, ref, spacing, percentile=95):
 
 
 def monai_surface(pred, ref, spacing, percentile=95):
-    """MONAI: three calls (HD, HD at `percentile`, symmetric average surface distance) on [1, 1, *spatial] tensors."""
+    """MONAI: three calls (HD, HD at `percentile`, symmetric average surface distance) on float32 [1, 1, *spatial]
+    tensors built once, outside the timed call."""
     import torch
     from monai.metrics import compute_average_surface_distance, compute_hausdorff_distance
 
-    p = torch.from_numpy(pred[None, None].astype(np.uint8))
-    r = torch.from_numpy(ref[None, None].astype(np.uint8))
+    p = torch.from_numpy(pred[None, None].astype(np.float32))  # float one-hot: MONAI's usual input, and its
+    r = torch.from_numpy(ref[None, None].astype(np.float32))  # fastest (uint8 is ~1.7x slower in 3D here)
     sp = [float(s) for s in spacing]
 
     def run():
@@ -207,6 +208,6 @@ def monai_dice(pred, ref):
     import torch
     from monai.metrics import compute_dice
 
-    p = torch.from_numpy(pred[None, None].astype(np.uint8))
-    r = torch.from_numpy(ref[None, None].astype(np.uint8))
+    p = torch.from_numpy(pred[None, None].astype(np.float32))
+    r = torch.from_numpy(ref[None, None].astype(np.float32))
     return lambda: float(compute_dice(p, r, include_background=True).item())
