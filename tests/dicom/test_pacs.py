@@ -98,3 +98,27 @@ def test_pacs_roundtrip_real_jpeg2000_ct(orthanc):
     # The body outline of an abdominal CT covers a good part of each 512x512 slice, bone a few percent.
     body, bone = summary["segments"]["body"], summary["segments"]["bone"]
     assert 0.2 < body / (20 * 512 * 512) < 0.8 and 0.005 < bone / body < 0.2
+
+
+@pytest.mark.parametrize("transfer_syntax", ["1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.57"])
+def test_jpeg_lossless_served_by_the_pacs_decodes_to_the_original_pixels(orthanc, tmp_path, transfer_syntax):
+    # Orthanc (DCMTK) transcodes to JPEG lossless on request: the pixels must come back bit-identical, decoded by
+    # the dicom extra's JPEG handler (pylibjpeg-libjpeg).
+    import pydicom
+    from dicomweb_client import DICOMwebClient
+
+    import radseg
+    from radseg.dicom import synthetic
+
+    paths = synthetic.write_series(tmp_path / "ct", synthetic.phantom((4, 48, 40)), spacing=(2.0, 0.9, 0.8))
+    datasets = [pydicom.dcmread(p) for p in paths]
+    with orthanc.OrthancServer() as server:
+        client = DICOMwebClient(server.dicomweb_url, timeout=120)
+        client.store_instances(datasets)
+        got = client.retrieve_series(str(datasets[0].StudyInstanceUID), str(datasets[0].SeriesInstanceUID),
+                                     media_types=(("application/dicom", transfer_syntax),))
+    assert {str(ds.file_meta.TransferSyntaxUID) for ds in got} == {transfer_syntax}
+    served = radseg.dicom.read_series(got)
+    original = radseg.dicom.read_series(tmp_path / "ct")
+    np.testing.assert_array_equal(served.array, original.array)
+    np.testing.assert_allclose(served.affine, original.affine)

@@ -131,3 +131,18 @@ def test_pydicom_bundled_mr_round_trips_through_nifti(tmp_path):
     back = radseg.dicom.read_nifti(out)
     np.testing.assert_array_equal(back.array, vol.array)
     np.testing.assert_allclose(back.affine, vol.affine, atol=1e-4)
+
+
+@pytest.mark.parametrize("variant", ["MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm",
+                                     "MR_small_bigendian.dcm", "MR_small_implicit.dcm"])
+def test_pydicom_bundled_transfer_syntaxes_decode_to_the_same_pixels(variant):
+    from pydicom.data import get_testdata_file
+
+    reference = radseg.dicom.read_series(get_testdata_file("MR_small.dcm"))
+    path = get_testdata_file(variant)
+    ts = pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID
+    if ts.is_compressed and not pydicom.pixels.get_decoder(ts).is_available:
+        pytest.skip(f"no decoder for {ts.name} here (JPEG-LS needs pyjpegls)")
+    vol = radseg.dicom.read_series(path)
+    np.testing.assert_array_equal(vol.array, reference.array)
+    np.testing.assert_allclose(vol.affine, reference.affine)
