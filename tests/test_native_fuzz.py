@@ -1,12 +1,14 @@
 """Fuzz every public function of radseg.geometry and radseg.metrics at the Python/C++ boundary.
 
-Random shapes (0-size and 1-size axes, ndim 0-4), dtypes (bool, uint8, int16, int64, float32) with arbitrary
-nonzero values, and memory layouts (C, Fortran, strided views, negative strides, permuted axes). For every input:
+Random shapes (0-size and 1-size axes, ndim 0-4), dtypes (bool, bool with non-0/1 bytes, uint8, int16, big-endian
+int16, int64, uint64, float32) with arbitrary nonzero values, and memory layouts (C, Fortran, strided views,
+negative strides, permuted axes, read-only). For every input:
   - no crash, and the only exceptions are ValueError / TypeError whose message names an argument;
   - float masks are refused with ValueError (a probability map must be thresholded first);
   - an accepted input gives exactly the result of the same mask as a C-contiguous bool copy, and is not modified;
   - an input refused in one layout is refused (same exception type) as the C-contiguous bool copy.
-Functions are discovered by name in ``__all__``; the adapters below say how to call the known ones, and a function
+Also: mismatched shapes, bad spacing and bad radius are refused; calls from several Python threads at once give
+the sequential results (the GIL is released, no shared state). Functions are discovered by name in ``__all__``; the adapters below say how to call the known ones, and a function
 with no adapter is skipped with that reason (add an adapter when you add a function).
 """
 from __future__ import annotations
@@ -42,9 +44,13 @@ ADAPTERS = {
     "binary_opening": (1, (1.5,), lambda nd: {"spacing": _spacing(nd)}),
     "binary_closing": (1, (1.5,), lambda nd: {"spacing": _spacing(nd)}),
     "fill_holes": (1, (), lambda nd: {}),
+    "fill_holes:conn2": (1, (), lambda nd: {"connectivity": 2}),
     "flood_fill": (1, (), lambda nd: {"seed": (0,) * nd}),
+    "flood_fill:conn2": (1, (), lambda nd: {"seed": (-1,) * nd, "connectivity": 2}),
     "label_components": (1, (), lambda nd: {}),
+    "label_components:face": (1, (), lambda nd: {"connectivity": 1}),
     "keep_largest": (1, (), lambda nd: {"k": 1}),
+    "keep_largest:k3": (1, (), lambda nd: {"k": 3, "connectivity": 1}),
     "remove_small_components": (1, (), lambda nd: {"min_size": 3}),
     "convex_hull": (1, (), lambda nd: {}),
     "outer_contours": (1, (), lambda nd: {}),
@@ -56,6 +62,7 @@ ADAPTERS = {
     "relative_volume_difference": (2, (), lambda nd: {}),
     "overlap_metrics": (2, (), lambda nd: {}),
     "surface_metrics": (2, (), lambda nd: {"spacing": _spacing(nd)}),
+    "surface_metrics:pooled": (2, (), lambda nd: {"percentile": 50, "definition": "pooled"}),
 }
 MASK_PARAMS = {"mask", "image", "a", "b", "pred", "ref", "prediction", "reference"}
 
