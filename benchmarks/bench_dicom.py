@@ -84,7 +84,7 @@ def main(argv=None) -> int:
                                  ("seg_write_read_100x512x512x3_overlapping", True)):
             masks = three_structures(vol, overlapping)
 
-            def write_and_read():
+            def write_and_read(masks=masks):
                 radseg.dicom.write_seg(vol, masks, seg_path)
                 return radseg.dicom.read_seg(seg_path, vol)
 

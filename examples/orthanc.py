@@ -137,7 +137,7 @@ class OrthancServer:
         if self.process is not None:
             raise RuntimeError("this Orthanc is already running")
         os.makedirs(os.path.join(self.workdir, "storage"), exist_ok=True)
-        for attempt in range(3):  # the free port may be taken between the check and the bind
+        for _attempt in range(3):  # the free port may be taken between the check and the bind
             self.port = free_port()
             path = os.path.join(self.workdir, "orthanc.json")
             with open(path, "w") as f:

@@ -97,7 +97,7 @@ def list_series(path_or_files) -> list[dict]:
     series_number and files (count). Unreadable files are left out."""
     groups, _ = _scan(path_or_files, errors="skip")
     out = []
-    for uid, items in groups.items():
+    for items in groups.values():
         info = _describe(items[0][1])
         info["files"] = len(items)
         out.append(info)
@@ -278,7 +278,7 @@ def read_series(
     if series_uid is None:
         if len(groups) > 1:
             infos = []
-            for uid, items in groups.items():
+            for items in groups.values():
                 info = _describe(items[0][1])
                 info["files"] = len(items)
                 infos.append(info)

@@ -1,7 +1,6 @@
 """Bad input: every error names the file and the problem, and the other files stay readable."""
 import os
 
-import numpy as np
 import pytest
 
 import radseg

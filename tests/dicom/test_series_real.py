@@ -1,7 +1,6 @@
 """read_series on real series from ../shared/data (skipped with a reason when absent) and on pydicom's bundled
 files (always available)."""
 import json
-import warnings
 
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """read_series on synthetic series with known geometry: sorting, orientations, grouping, gaps (no shared data)."""
 import os
-import warnings
 
 import numpy as np
 import pytest
@@ -37,7 +36,7 @@ def test_sorts_by_position_not_by_instance_number_or_file_name(tmp_path, phantom
     (-1, 0, 0, 0, -1, 0),  # axial, rotated 180 degrees (feet-first prone style)
 ])
 def test_any_orientation_places_every_slice_at_its_header_position(tmp_path, phantom, iop):
-    paths = synthetic.write_series(tmp_path, phantom, orientation=iop, spacing=(3.0, 0.7, 0.9))
+    synthetic.write_series(tmp_path, phantom, orientation=iop, spacing=(3.0, 0.7, 0.9))
     vol = radseg.dicom.read_series(tmp_path)
     ipps = _ipps(vol.files)
     np.testing.assert_allclose(vol.voxel_to_patient(np.c_[np.arange(6), np.zeros((6, 2))]), ipps, atol=1e-4)
