@@ -73,9 +73,16 @@ def edt_package(mask, spacing, threads: int):
 
 
 # ---- morphology -----------------------------------------------------------------------------------------------
-def radseg_closing(mask, radius):
+def ellipsoid(radius_mm: float, spacing) -> np.ndarray:
+    """bool structuring element: every offset d (voxels) with |d * spacing| <= radius_mm (radseg's ball/disk)."""
+    half = [int(np.floor(radius_mm / s + 1e-9)) for s in spacing]
+    grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
+    return sum((g * s) ** 2 for g, s in zip(grids, spacing)) <= radius_mm ** 2 + 1e-9
+
+
+def radseg_closing(mask, radius, spacing=None):
     fn = radseg_function("geometry", "binary_closing")
-    return lambda: fn(mask, radius)
+    return lambda: fn(mask, radius, spacing=spacing)
 
 
 def cv2_closing(mask, radius):
@@ -85,11 +92,13 @@ def cv2_closing(mask, radius):
     return lambda: cv2.morphologyEx(u8, cv2.MORPH_CLOSE, kernel)
 
 
-def scipy_closing(mask, radius):
+def scipy_closing(mask, radius, spacing=None):
     from scipy import ndimage
 
-    structure = disk(radius).astype(bool)
-    return lambda: ndimage.binary_closing(mask, structure=structure)
+    structure = disk(radius).astype(bool) if spacing is None else ellipsoid(radius, spacing)
+    # binary_closing's erosion sees background outside the array; radseg (like OpenCV) sees foreground there, so
+    # that closing never removes pixels. Same two passes, with the matching border, give identical masks.
+    return lambda: ndimage.binary_erosion(ndimage.binary_dilation(mask, structure), structure, border_value=1)
 
 
 def skimage_closing(mask, radius):

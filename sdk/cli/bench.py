@@ -13,6 +13,7 @@ DESCRIPTION = """Cases (select with --only, by key or group):
   edt3d-small  exact EDT 3D 128x256x256 anisotropic vs edt, scipy
   edt3d-large  exact EDT 3D 128x512x512 anisotropic vs edt, scipy
   closing2d    binary closing, disk r=21, 512x512 vs cv2.morphologyEx, scipy, skimage
+  closing3d    binary closing, ball r=5 mm, 128x256x256 anisotropic vs scipy (no bar)
   fill2d       fill holes 2D 512x512 vs cv2.floodFill recipe, scipy, fill_voids
   fill3d       fill holes 3D 128x512x512 vs fill_voids, scipy
   surface2d    HD + HD95 + mean surface distance 512x512 vs surface-distance, MONAI (values printed too)

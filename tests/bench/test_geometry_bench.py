@@ -155,6 +155,23 @@ def test_cv2_fill_recipe_matches_scipy_including_border_touching_background():
     np.testing.assert_array_equal(R.cv2_fill_recipe(mask)(), ndimage.binary_fill_holes(mask))
 
 
+def test_scipy_closing_reference_matches_the_extensive_border_convention():
+    """The scipy reference closes with background outside for the dilation and foreground for the erosion."""
+    pytest.importorskip("cv2")
+    rng = np.random.default_rng(3)
+    mask = ndimage.binary_opening(rng.random((60, 70)) > 0.55)
+    mask[:, :3] = True  # foreground touching the border: the case where border conventions differ
+    ours = R.scipy_closing(mask, 4)()
+    assert np.array_equal(ours, R.cv2_closing(mask, 4)() != 0)
+    assert (ours >= mask).all()
+
+
+def test_ellipsoid_is_the_offsets_within_the_radius_in_mm():
+    ball = R.ellipsoid(5.0, (3.5, 1.2, 1.2))
+    assert ball.shape == (3, 9, 9) and ball[1, 4, 4] and ball[1, 4, 0] and not ball[0, 4, 0]
+    assert np.array_equal(R.ellipsoid(3.0, (1.0, 1.0)), R.disk(3).astype(bool))
+
+
 def test_perturbed_prediction_is_grown_and_shifted():
     ref = np.zeros((30, 30), bool)
     ref[10:20, 10:20] = True
