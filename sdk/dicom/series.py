@@ -296,17 +296,19 @@ def read_series(
             if errors == "raise":
                 raise
             problems.append(str(exc))
-    _check_same(records, lambda r: (r.rows, r.cols), "image size (rows, cols)")
-    records, frames = _decode_all(records, errors, problems)
     if not records:
         raise SeriesError("no usable slices in series " + series_uid + (": " + "; ".join(problems) if problems else ""))
-    pixels = {id(r): f for r, f in zip(records, frames)}
-    del frames
-
+    # Consistency first (cheap, fails fast), then decode.
+    _check_same(records, lambda r: (r.rows, r.cols), "image size (rows, cols)")
     ref = records[0].orientation
     _check_same(records, lambda r: tuple(np.round(ref if np.abs(r.orientation - ref).max() <= _ORIENTATION_TOL
                                                   else r.orientation, 4)), "ImageOrientationPatient")
     _check_same(records, lambda r: tuple(np.round(r.pixel_spacing, 4)), "PixelSpacing")
+    records, frames = _decode_all(records, errors, problems)
+    if not records:
+        raise SeriesError("no decodable slices in series " + series_uid + ": " + "; ".join(problems))
+    pixels = {id(r): f for r, f in zip(records, frames)}
+    del frames
 
     col_dir, row_dir = ref[:3], ref[3:]
     normal = np.cross(col_dir, row_dir)
@@ -321,7 +323,7 @@ def read_series(
             "(mm) to read it"
         )
     step, axis, steps = geometry_from_positions(positions, row_dir, col_dir, default_step or 1.0)
-    notes = list(problems and [f"skipped unreadable file: {p}" for p in problems])
+    notes = [f"skipped unreadable file: {p}" for p in problems]
     uneven_notes = _check_steps(records, steps, step, uneven)
     notes += uneven_notes
 
