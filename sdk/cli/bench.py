@@ -41,6 +41,7 @@ def register(sub) -> None:
     p.add_argument("--size", default="full", choices=["full", "tiny"], help="tiny: small shapes for smoke tests")
     p.add_argument("--budget", type=float, default=None, metavar="S",
                    help="seconds of timed calls per contender and case (2, or 0.5 with --quick)")
+    p.add_argument("--check", action="store_true", help="exit with status 1 when a measured bar is MISS")
     p.set_defaults(func=run)
 
 
@@ -62,4 +63,8 @@ def run(args) -> int:
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as f:
             f.write(report.to_markdown(result))
+    missed = [f"{c['key']}: {b['bar']}" for c in result["cases"] for b in c["bars"] if b["verdict"] == "MISS"]
+    if args.check and missed:
+        print(f"radseg bench: {len(missed)} bar(s) missed: " + "; ".join(missed), file=sys.stderr)
+        return 1
     return 0
