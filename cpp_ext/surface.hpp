@@ -12,6 +12,10 @@
 // neighbours just outside the box are background for both masks. Surfaces are extracted in one pass per mask, then
 // for each direction the EDT of "not surface(B)" is computed (its final pass only on rows that hold a surface
 // voxel of A, and there only at those voxels) and sampled at surface(A).
+//
+// Threads: only the two EDTs run in parallel (OpenMP inside squared_edt). The bounding box, surface extraction and
+// sampling are memory-bound single passes; keeping them serial keeps the number of parallel regions (each a fork
+// and a barrier, costly when the cores are shared with other processes) at two per call.
 #pragma once
 
 #include <algorithm>
@@ -46,8 +50,6 @@ struct Box {
 inline Box union_bbox(const uint8_t* a, const uint8_t* b, int64_t Z, int64_t Y, int64_t X) {
     Box box;
     int64_t zlo = Z, zhi = -1, ylo = Y, yhi = -1, xlo = X, xhi = -1;
-#pragma omp parallel for schedule(static) reduction(min : zlo, ylo, xlo) reduction(max : zhi, yhi, xhi) \
-    if (Z > 1 && Z * Y * X > (1 << 18))
     for (int64_t z = 0; z < Z; ++z) {
         for (int64_t y = 0; y < Y; ++y) {
             const uint8_t* ra = a + (z * Y + y) * X;
@@ -82,7 +84,6 @@ inline void extract_surface(const uint8_t* m, int64_t Y, int64_t X, const Box& b
     std::vector<uint8_t> zeros(bx, 0), ones(bx, 1);
     const uint8_t* zr = zeros.data();
     const uint8_t* on = ones.data();
-#pragma omp parallel for schedule(static) if (bz * by * bx > (1 << 16) && bz > 1)
     for (int64_t z = 0; z < bz; ++z) {
         int64_t count = 0;
         for (int64_t y = 0; y < by; ++y) {
@@ -123,7 +124,6 @@ inline std::vector<float> directed_distances(const uint8_t* ns_b, const uint8_t*
     std::vector<int64_t> offset(bz + 1, 0);
     for (int64_t z = 0; z < bz; ++z) offset[z + 1] = offset[z] + slice_count_a[z];
     std::vector<float> d(offset[bz]);
-#pragma omp parallel for schedule(static) if (bz > 1 && offset[bz] > 4096)
     for (int64_t z = 0; z < bz; ++z) {
         int64_t k = offset[z];
         for (int64_t r = z * by; r < (z + 1) * by; ++r) {
