@@ -122,3 +122,28 @@ def test_jpeg_lossless_served_by_the_pacs_decodes_to_the_original_pixels(orthanc
     original = radseg.dicom.read_series(tmp_path / "ct")
     np.testing.assert_array_equal(served.array, original.array)
     np.testing.assert_allclose(served.affine, original.affine)
+
+
+def test_pacs_roundtrip_with_the_click_model(orthanc):
+    """The click model's mask goes to the PACS and back too. Uses the bundled model, or the exported model folder
+    named by RADSEG_CLICK_MODEL; skips when neither exists (the model ships separately from this code)."""
+    import json as _json
+
+    import radseg
+    from radseg.load import bundled_names
+
+    model = os.environ.get("RADSEG_CLICK_MODEL") or ("click" if "click" in bundled_names() else None)
+    if model is None:
+        pytest.skip("no click model here: none bundled, and RADSEG_CLICK_MODEL is unset")
+    folder = SHARED_DATA / "totalseg" / "example_ct_dicom"
+    if not folder.is_dir():
+        pytest.skip(f"real data not available: {folder} is absent")
+    vol = radseg.dicom.read_series(folder)
+    labels = radseg.dicom.read_nifti_onto(folder.parent / "example_seg_dicom.nii.gz", vol)
+    ids = {n: int(k) for k, n in _json.loads((folder.parent / "labels.json").read_text())["total"].items()}
+    s = 10
+    depth = radseg.geometry.distance_transform(labels[s] == ids["liver"])
+    r, c = (int(v) for v in np.unravel_index(np.argmax(depth), depth.shape))  # the innermost liver pixel
+    summary = _run_example("--series", str(folder), "--click", str(s), str(r), str(c), "--model", model)
+    _check(summary)
+    assert summary["segments"]["clicked structure 1"] > 100
