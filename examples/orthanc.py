@@ -28,6 +28,8 @@ from typing import Optional
 
 PLUGIN_DIRS = ("/usr/share/orthanc/plugins", "/usr/lib/orthanc/plugins", "/usr/local/share/orthanc/plugins")
 PLUGIN_NAME = "libOrthancDicomWeb.so"
+# Loopback needs no proxy: ignore http_proxy & co. from the environment (CI machines often set them).
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class OrthancUnavailable(RuntimeError):
@@ -155,7 +157,7 @@ class OrthancServer:
 
     def _get(self, path: str, timeout: float = 2.0) -> Optional[bytes]:
         try:
-            with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
+            with _DIRECT.open(self.url + path, timeout=timeout) as resp:
                 return resp.read() if resp.status == 200 else None
         except (urllib.error.URLError, ConnectionError, OSError):
             return None
@@ -204,6 +206,15 @@ class OrthancServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def session(self):
+        """A requests.Session for this server that ignores proxy settings from the environment (for
+        dicomweb_client.DICOMwebClient(pacs.dicomweb_url, session=pacs.session()))."""
+        import requests
+
+        session = requests.Session()
+        session.trust_env = False
+        return session
 
     def statistics(self) -> dict:
         """Orthanc's /statistics (counts of patients, studies, series, instances)."""

@@ -214,7 +214,8 @@ def main(argv=None) -> int:
                 return 3
             with server:
                 log(f"Orthanc {server.url} (pid {server.process.pid}, files in {server.workdir})")
-                summary = roundtrip(DICOMwebClient(server.dicomweb_url, timeout=120), datasets, workdir, args.click, args.model, log)
+                client = DICOMwebClient(server.dicomweb_url, session=server.session(), timeout=120)
+                summary = roundtrip(client, datasets, workdir, args.click, args.model, log)
                 summary["orthanc"] = {"pid": server.process.pid, "statistics": server.statistics()}
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -10,7 +10,6 @@ import os
 import pathlib
 import subprocess
 import sys
-import urllib.request
 
 import numpy as np
 import pytest
@@ -73,8 +72,8 @@ def test_orthanc_helper_starts_private_instance_and_cleans_up(orthanc):
         config = json.loads(pathlib.Path(server.workdir, "orthanc.json").read_text())
         assert config["RemoteAccessAllowed"] is False and config["DicomServerEnabled"] is False
         assert config["StorageDirectory"].startswith(server.workdir) and config["HttpPort"] != 8042
-        with urllib.request.urlopen(server.dicomweb_url + "/studies", timeout=5) as resp:
-            assert resp.status == 200 and json.loads(resp.read() or b"[]") == []
+        resp = server.session().get(server.dicomweb_url + "/studies", timeout=5)
+        assert resp.status_code == 200 and (resp.json() if resp.content else []) == []
         pid, workdir = server.process.pid, server.workdir
     assert not _alive(pid) and not os.path.exists(workdir)
 
@@ -113,7 +112,7 @@ def test_jpeg_lossless_served_by_the_pacs_decodes_to_the_original_pixels(orthanc
     paths = synthetic.write_series(tmp_path / "ct", synthetic.phantom((4, 48, 40)), spacing=(2.0, 0.9, 0.8))
     datasets = [pydicom.dcmread(p) for p in paths]
     with orthanc.OrthancServer() as server:
-        client = DICOMwebClient(server.dicomweb_url, timeout=120)
+        client = DICOMwebClient(server.dicomweb_url, session=server.session(), timeout=120)
         client.store_instances(datasets)
         got = client.retrieve_series(str(datasets[0].StudyInstanceUID), str(datasets[0].SeriesInstanceUID),
                                      media_types=(("application/dicom", transfer_syntax),))
