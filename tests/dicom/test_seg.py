@@ -103,6 +103,7 @@ def test_sources_without_frame_of_reference_cannot_get_a_seg(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.filterwarnings("ignore:The string \"Anonymous\":UserWarning")  # highdicom on the source's PatientName
 def test_multiframe_source_round_trip(tmp_path):
     vol = radseg.dicom.read_series(shared_data(*SEGS, "24x38x3", "multiframe", "mf.dcm"))
     masks = _masks(vol.shape, seed=5)
