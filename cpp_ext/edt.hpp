@@ -90,17 +90,18 @@ RADSEG_CLONES inline void binary_scan_axis0(const uint8_t* in, float* out, int64
 // Scratch for one envelope of length <= n: parabola roots v, their heights h, boundaries z (n + 1).
 struct EnvelopeScratch {
     std::vector<int32_t> v_buf, own_buf;
-    std::vector<float> h_buf, z_buf, tile_buf;
+    std::vector<float> h_buf, z_buf, zd_buf, tile_buf;
     int32_t *v, *own;  // raw views, taken once: the hot loops must not call into std::vector
-    float *h, *z, *tile;
+    float *h, *z, *zd, *tile;
     explicit EnvelopeScratch(int64_t n, int64_t tile_len = 0)
-        : v_buf(n + 1), own_buf(n + 1), h_buf(n + 1), z_buf(n + 2), tile_buf(tile_len),
-          v(v_buf.data()), own(own_buf.data()), h(h_buf.data()), z(z_buf.data()), tile(tile_buf.data()) {}
+        : v_buf(n + 1), own_buf(n + 1), h_buf(n + 1), z_buf(n + 2), zd_buf(n + 2), tile_buf(tile_len),
+          v(v_buf.data()), own(own_buf.data()), h(h_buf.data()), z(z_buf.data()), zd(zd_buf.data()),
+          tile(tile_buf.data()) {}
 };
 
 // Lower envelope of the parabolas rooted at the finite samples of f (interior zeros of zero runs skipped): roots
 // v[0..k], heights h, boundaries z[0..k+1] (z[0] = -inf, z[k+1] = +inf). Returns k, or -1 when f has no finite value.
-inline int64_t build_envelope(const float* f, int64_t n, float s2, int32_t* v, float* h, float* z) {
+inline int64_t build_envelope(const float* f, int64_t n, float s2, int32_t* v, float* h, float* z, float* zd) {
     const float inv2s2 = 0.5f / s2;
     int64_t k = -1;
     for (int64_t q = 0; q < n; ++q) {
@@ -108,22 +109,31 @@ inline int64_t build_envelope(const float* f, int64_t n, float s2, int32_t* v, f
         if (fq == kInf) continue;
         if (fq == 0.0f && q > 0 && q + 1 < n && f[q - 1] == 0.0f && f[q + 1] == 0.0f) continue;
         const float qf = static_cast<float>(q);
-        // The parabolas rooted at p and q meet at sx = num / (q - p); compare num with z[k] * (q - p) so that the
-        // one division happens only on push. num is within a few ulps of |sx| * (q - p) <= n * (q - p).
+        // The parabolas rooted at p and q meet at sx = num / (q - p). Boundaries are kept as fractions z / zd and
+        // compared by cross-multiplication, so no division sits on the loop's dependency chain; they are divided
+        // out once at the end. num is within a few ulps of |sx| * (q - p) <= n * (q - p).
         float num = 0.0f, dq = 1.0f;
         while (k >= 0) {
             const float p = static_cast<float>(v[k]);
             dq = qf - p;
             num = (fq - h[k]) * inv2s2 + 0.5f * (qf * qf - p * p);
-            if (num > z[k] * dq) break;
+            if (num * zd[k] > z[k] * dq) break;
             --k;
         }
         ++k;
         v[k] = static_cast<int32_t>(q);
         h[k] = fq;
-        z[k] = k == 0 ? -kInf : num / dq;
+        if (k == 0) {
+            z[0] = -kInf;
+            zd[0] = 1.0f;
+        } else {
+            z[k] = num;
+            zd[k] = dq;
+        }
     }
-    if (k >= 0) z[k + 1] = kInf;
+    if (k < 0) return k;
+    for (int64_t j = 1; j <= k; ++j) z[j] /= zd[j];
+    z[k + 1] = kInf;
     return k;
 }
 
@@ -133,7 +143,7 @@ inline bool envelope_line(float* f, int64_t n, float s2, EnvelopeScratch& s) {
     int32_t* v = s.v;
     float* h = s.h;
     float* z = s.z;
-    const int64_t k = build_envelope(f, n, s2, v, h, z);
+    const int64_t k = build_envelope(f, n, s2, v, h, z, s.zd);
     if (k < 0) return false;
     // Parabola j owns the samples i with z[j] < i <= z[j + 1]. Segments are short (one or two samples), so instead
     // of walking them with data-dependent branches, mark where each one starts and take a running max: the owner of
@@ -156,6 +166,50 @@ inline bool envelope_line(float* f, int64_t n, float s2, EnvelopeScratch& s) {
     return true;
 }
 
+// envelope_line, split at zeros. A run of nonzero samples [a, b] only needs the parabolas rooted in [a - 1, b + 1]:
+// one rooted beyond a zero is dominated everywhere on the run by that zero's own parabola. Short runs (typical of
+// binary images: the zeros are the background) take a branch-free brute-force minimum over that window; long ones
+// the envelope. Same result as envelope_line; returns false when f has no finite value.
+inline bool envelope_line_runs(float* f, int64_t n, float s2, EnvelopeScratch& s) {
+    constexpr int64_t kShort = 6;
+    float win[kShort + 2];
+    bool finite = false;
+    int64_t i = 0;
+    while (i < n) {
+        if (f[i] == 0.0f) {
+            finite = true;
+            ++i;
+            continue;
+        }
+        const int64_t a = i;
+        while (i < n && f[i] != 0.0f) ++i;
+        const int64_t b = i - 1;
+        const int64_t lo = a > 0 ? a - 1 : a, hi = b + 1 < n ? b + 1 : b;
+        const int64_t len = hi - lo + 1;
+        if (b - a + 1 <= kShort) {
+            if (lo == a && hi == b) {  // a short line with no zero at all: the envelope handles the inf cases
+                finite |= envelope_line(f + lo, len, s2, s);
+                continue;
+            }
+            for (int64_t j = 0; j < len; ++j) win[j] = f[lo + j];
+            for (int64_t x = a; x <= b; ++x) {
+                float best = kInf;
+                const float xf = static_cast<float>(x - lo);
+                for (int64_t j = 0; j < len; ++j) {
+                    const float d = xf - static_cast<float>(j);
+                    const float c = win[j] + s2 * d * d;
+                    best = c < best ? c : best;
+                }
+                f[x] = best;
+            }
+            finite = true;
+        } else {
+            finite |= envelope_line(f + lo, len, s2, s);
+        }
+    }
+    return finite;
+}
+
 // As envelope_line, but only the samples i with query[i] != 0 get their final value (the others keep their
 // input). Used when a transform is sampled at a few points per row (surface metrics). Returns false when the row
 // has no query or no finite value.
@@ -166,7 +220,7 @@ inline bool envelope_line_sampled(float* f, int64_t n, float s2, EnvelopeScratch
     int32_t* v = s.v;
     float* h = s.h;
     float* z = s.z;
-    const int64_t k = build_envelope(f, n, s2, v, h, z);
+    const int64_t k = build_envelope(f, n, s2, v, h, z, s.zd);
     if (k < 0) return false;
     int64_t j = 0;
     for (int64_t i = 0; i < n; ++i) {
@@ -191,7 +245,7 @@ inline void envelope_axis0_tiled(float* a, int64_t n, int64_t m, float s2, Envel
         }
         uint32_t changed = 0;
         for (int64_t b = 0; b < w; ++b)
-            if (envelope_line(t + b * n, n, s2, s)) changed |= 1u << b;
+            if (envelope_line_runs(t + b * n, n, s2, s)) changed |= 1u << b;
         if (!changed) continue;  // every line all-inf: nothing to write back
         for (int64_t i = 0; i < n; ++i) {
             float* r = a + i * m + c0;
@@ -201,7 +255,7 @@ inline void envelope_axis0_tiled(float* a, int64_t n, int64_t m, float s2, Envel
 }
 
 RADSEG_CLONES inline void sqrt_inplace(float* a, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) a[i] = std::sqrt(a[i]);
+    for (int64_t i = 0; i < n; ++i) a[i] = __builtin_sqrtf(a[i]);  // std::sqrt would not inline here
 }
 
 inline int num_threads() {
@@ -267,7 +321,7 @@ inline void squared_edt(const uint8_t* mask, const std::vector<int64_t>& shape, 
                     detail::envelope_line_sampled(row, n_last, s2_last, s, query + r * n_last);
                     continue;
                 }
-                detail::envelope_line(row, n_last, s2_last, s);
+                detail::envelope_line_runs(row, n_last, s2_last, s);
                 if (take_sqrt) detail::sqrt_inplace(row, n_last);
             }
         } else {
@@ -282,7 +336,7 @@ inline void squared_edt(const uint8_t* mask, const std::vector<int64_t>& shape, 
                         detail::envelope_line_sampled(row, n_last, s2_last, s, query + k * m + r * n_last);
                         continue;
                     }
-                    detail::envelope_line(row, n_last, s2_last, s);
+                    detail::envelope_line_runs(row, n_last, s2_last, s);
                     if (take_sqrt) detail::sqrt_inplace(row, n_last);
                 }
             }
