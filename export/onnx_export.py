@@ -101,8 +101,12 @@ def compare(model, onnx_path, manifest, xs: np.ndarray) -> float:
 
 
 def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1e-3, data="../shared/data",
-                      metrics_json=None) -> dict:
-    """Export `checkpoint` into `out_dir` (model.onnx + manifest.json) and verify it; returns a report dict."""
+                      metrics_json=None, crop: dict | None = None) -> dict:
+    """Export `checkpoint` into `out_dir` (model.onnx + manifest.json) and verify it; returns a report dict.
+
+    `crop` overrides entries of the manifest's crop dict (e.g. {"initial_size_mm": 192}); the manifest validates
+    them and records the checkpoint's values under extra["export"]["crop_overrides"].
+    """
     import onnx
 
     from radseg.training.click.train import load_checkpoint, model_from_checkpoint
@@ -116,6 +120,14 @@ def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1
         if not isinstance(extra, dict):
             raise ValueError(f"{metrics_json}: metrics must be a JSON object")
         manifest = manifest.replace(metrics={**manifest.metrics, **extra})
+    overrides = {}
+    if crop:
+        unknown = set(crop) - {"expand", "min_size_mm", "min_size_px", "initial_size_mm"}
+        if unknown:
+            raise ValueError(f"unknown crop parameter(s) {sorted(unknown)}; known: expand, min_size_mm, min_size_px, "
+                             f"initial_size_mm")
+        overrides = {k: {"checkpoint": manifest.crop.get(k), "exported": v} for k, v in crop.items()}
+        manifest = manifest.replace(crop={**manifest.crop, **crop})
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = export_model(model, manifest, out / "model.onnx", opset=opset)
@@ -132,7 +144,7 @@ def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1
                           f"{tolerance:g}; the ONNX file at {onnx_path} should not be used")
     manifest = manifest.replace(extra={**manifest.extra, "export": {
         "opset": opset, "max_abs_logit_diff_vs_torch": diff, "verified_on": source,
-        "dynamic_axes": "batch, height, width (multiples of 16)"}})
+        "dynamic_axes": "batch, height, width (multiples of 16)", "crop_overrides": overrides}})
     manifest_path = manifest.to_json(out / "manifest.json")
     return {"onnx": str(onnx_path), "manifest": str(manifest_path), "max_abs_diff": diff,
             "inputs": f"{len(xs)} at {xs.shape[-1]}x{xs.shape[-1]} + 3 zero-padded to {s2}x{s2}", "source": source, "onnx_mb": onnx_path.stat().st_size / 2 ** 20}

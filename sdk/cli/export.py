@@ -18,6 +18,8 @@ def register(sub) -> None:
     p.add_argument("--tolerance", type=float, default=1e-3, help="max abs logit difference allowed (1e-3)")
     p.add_argument("--data", default="../shared/data", help="where real verification inputs come from")
     p.add_argument("--metrics", default=None, metavar="JSON", help="merge this JSON object into manifest.metrics")
+    p.add_argument("--crop", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a crop parameter of the manifest, e.g. initial_size_mm=192 (repeatable)")
     p.set_defaults(func=run)
 
 
@@ -25,9 +27,19 @@ def run(args) -> int:
     from radseg.cli import EXIT_FAILURE
     from radseg.export.onnx_export import ExportError, export_checkpoint
 
+    crop = {}
+    for item in args.crop:
+        key, sep, value = item.partition("=")
+        try:
+            crop[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            print(f"radseg export: --crop wants KEY=NUMBER (e.g. initial_size_mm=192), got {item!r}", file=sys.stderr)
+            return 2
     try:
         report = export_checkpoint(args.checkpoint, args.out, opset=args.opset, tolerance=args.tolerance,
-                                   data=args.data, metrics_json=args.metrics)
+                                   data=args.data, metrics_json=args.metrics, crop=crop or None)
     except (FileNotFoundError, ValueError, ExportError) as exc:
         print(f"radseg export: {exc}", file=sys.stderr)
         return EXIT_FAILURE

@@ -93,3 +93,10 @@ def test_cli(tmp_path, checkpoint, capsys):
     assert "max abs logit difference" in capsys.readouterr().out
     assert ModelManifest.from_json(tmp_path / "cli" / "manifest.json").metrics == {"note": "test"}
     assert main(["export", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "z")]) == 1
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "c2"), "--data", "",
+                 "--crop", "initial_size_mm=192"]) == 0
+    man = ModelManifest.from_json(tmp_path / "c2" / "manifest.json")
+    assert man.crop["initial_size_mm"] == 192.0
+    assert man.extra["export"]["crop_overrides"]["initial_size_mm"]["checkpoint"] == 160.0
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "c3"), "--crop", "initial_size_mm"]) == 2
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "c3"), "--crop", "bogus=1"]) == 1
