@@ -291,7 +291,10 @@ inline void squared_edt(const uint8_t* mask, const std::vector<int64_t>& shape, 
     const int64_t n1 = nd == 3 ? shape[1] : 1;
     const float s2_1 = nd == 3 ? static_cast<float>(spacing[1] * spacing[1]) : 1.0f;
     const int threads = detail::num_threads();
-    const int64_t chunk = std::max<int64_t>(256, (m + threads - 1) / threads);
+    // Work is handed out in pieces several times smaller than a thread's share (dynamic schedule): when the cores
+    // are shared with other processes and one thread is descheduled, the others take over its remaining pieces
+    // instead of waiting for it at the barrier.
+    const int64_t chunk = std::max<int64_t>(1024, (m + 8 * threads - 1) / (8 * threads));
     const int64_t nchunks = (m + chunk - 1) / chunk;
 
     // One parallel region (a single fork and one barrier between the passes): cheap for small 2D images and
@@ -302,7 +305,7 @@ inline void squared_edt(const uint8_t* mask, const std::vector<int64_t>& shape, 
         detail::EnvelopeScratch s(std::max(n1, n_last), nd == 3 ? n1 * detail::kTile : 0);
 
         // Pass 1: binary scan along axis 0, over column chunks of the [n0, m] view.
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
         for (int64_t c = 0; c < nchunks; ++c) {
             const int64_t c0 = c * chunk, c1 = std::min(m, c0 + chunk);
             detail::binary_scan_axis0(mask, out, n0, m, c0, c1, s2_0, back.data());
@@ -314,7 +317,7 @@ inline void squared_edt(const uint8_t* mask, const std::vector<int64_t>& shape, 
             }
         } else if (nd == 2) {
             // Pass 2: envelope along the contiguous axis, row by row.
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 16)
             for (int64_t r = 0; r < n0; ++r) {
                 float* row = out + r * n_last;
                 if (query) {
@@ -326,7 +329,7 @@ inline void squared_edt(const uint8_t* mask, const std::vector<int64_t>& shape, 
             }
         } else {
             // 3D: passes 2 and 3 slice by slice, while the slice is in cache.
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
             for (int64_t k = 0; k < n0; ++k) {
                 float* slice = out + k * m;
                 detail::envelope_axis0_tiled(slice, n1, n_last, s2_1, s);
