@@ -15,8 +15,9 @@ Definition (``definition="monai"``, the default; identical to MONAI's ``compute_
   distances of both directions (each surface voxel counts once, so a longer surface weighs more).
 
 ``definition="pooled"`` (medpy's ``hd95`` / ``asd``-style pooling): ``hausdorff_percentile`` is the percentile of the
-pooled distances of both directions instead of the larger directed percentile; everything else is unchanged. It
-is never larger than the MONAI value.
+pooled distances of both directions instead of the larger directed percentile; everything else is unchanged.
+It is usually smaller than the MONAI value, but not always: with few surface voxels, linear interpolation over
+the pooled list can exceed both directed percentiles (e.g. distances {0, 1} each way: 0.95 vs pooled 1.0).
 
 DeepMind's ``surface-distance`` package differs in two ways: its surface is made of surfels (2D: contour edges,
 3D: marching-cube faces) on the voxel *corners* of a grid shifted by half a voxel, and every distance is weighted by
