@@ -56,6 +56,15 @@ inline std::vector<ChamferStep> chamfer_forward_steps(ChamferKind kind, bool is3
     return steps;
 }
 
+// row[x] = min(row[x], src[x] + w), x in [0, n): one step of the mask applied to a whole row. src is another row
+// (an earlier row or slice of the padded buffer), so the two never overlap and the loop vectorises. Zeros stay 0.
+inline void relax_row(float* __restrict row, const float* __restrict src, float w, int64_t n) {
+    for (int64_t x = 0; x < n; ++x) {
+        const float c = src[x] + w;
+        row[x] = c < row[x] ? c : row[x];
+    }
+}
+
 }  // namespace detail
 
 // Chamfer distance of `mask` (nonzero = foreground) into `out` (float32, same shape), shape of 2 or 3 entries.
@@ -73,46 +82,53 @@ inline void chamfer_distance(const uint8_t* mask, const std::vector<int64_t>& sh
     const int64_t PX = X + 2 * r, PY = Y + 2 * r, PZ = Z + 2 * rz;
     std::vector<float> d(PZ * PY * PX, inf);
     auto at = [&](int64_t z, int64_t y, int64_t x) { return ((z + rz) * PY + (y + r)) * PX + (x + r); };
+    std::vector<uint8_t> has_fg(Z * Y, 0);  // rows without foreground are all zeros and stay so: skipped
     for (int64_t z = 0; z < Z; ++z)
         for (int64_t y = 0; y < Y; ++y) {
             const uint8_t* m = mask + (z * Y + y) * X;
             float* row = d.data() + at(z, y, 0);
-            for (int64_t x = 0; x < X; ++x) row[x] = m[x] ? inf : 0.0f;
+            uint8_t any = 0;
+            for (int64_t x = 0; x < X; ++x) {
+                row[x] = m[x] ? inf : 0.0f;
+                any |= m[x];
+            }
+            has_fg[z * Y + y] = any != 0;
         }
 
+    // Split the half mask into the in-row step (dx = -1, needs the value just updated: a sequential scan) and the
+    // steps into rows / slices already done in this pass (independent across x: a vectorised min per step).
     const auto fwd = detail::chamfer_forward_steps(kind, is3d, sp);
-    const size_t ns = fwd.size();
-    std::vector<int64_t> off(ns);
-    std::vector<float> w(ns);
-    for (size_t k = 0; k < ns; ++k) {
-        off[k] = (fwd[k].dz * PY + fwd[k].dy) * PX + fwd[k].dx;  // negative: raster-earlier
-        w[k] = fwd[k].w;
+    std::vector<int64_t> off;
+    std::vector<float> w;
+    float w_row = inf;
+    for (const auto& st : fwd) {
+        if (st.dz == 0 && st.dy == 0) {
+            w_row = st.w;  // (0, 0, -1); the 5x5 mask has no (0, 0, -2) step
+            continue;
+        }
+        off.push_back((st.dz * PY + st.dy) * PX + st.dx);  // negative: raster-earlier
+        w.push_back(st.w);
     }
+    const size_t ns = off.size();
     float* base = d.data();
     for (int64_t z = 0; z < Z; ++z)
         for (int64_t y = 0; y < Y; ++y) {
+            if (!has_fg[z * Y + y]) continue;
             float* row = base + at(z, y, 0);
+            for (size_t k = 0; k < ns; ++k) detail::relax_row(row, row + off[k], w[k], X);
             for (int64_t x = 0; x < X; ++x) {
-                float v = row[x];
-                if (v == 0.0f) continue;
-                for (size_t k = 0; k < ns; ++k) {
-                    const float c = row[x + off[k]] + w[k];
-                    v = c < v ? c : v;
-                }
-                row[x] = v;
+                const float c = row[x - 1] + w_row;
+                row[x] = c < row[x] ? c : row[x];
             }
         }
     for (int64_t z = Z - 1; z >= 0; --z)
         for (int64_t y = Y - 1; y >= 0; --y) {
+            if (!has_fg[z * Y + y]) continue;
             float* row = base + at(z, y, 0);
+            for (size_t k = 0; k < ns; ++k) detail::relax_row(row, row - off[k], w[k], X);
             for (int64_t x = X - 1; x >= 0; --x) {
-                float v = row[x];
-                if (v == 0.0f) continue;
-                for (size_t k = 0; k < ns; ++k) {
-                    const float c = row[x - off[k]] + w[k];
-                    v = c < v ? c : v;
-                }
-                row[x] = v;
+                const float c = row[x + 1] + w_row;
+                row[x] = c < row[x] ? c : row[x];
             }
         }
     for (int64_t z = 0; z < Z; ++z)
