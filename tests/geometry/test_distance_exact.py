@@ -168,3 +168,14 @@ def test_real_organ_labels_match_scipy():
 def test_is_exported():
     assert radseg.geometry.distance_transform is distance_transform
     assert "distance_transform" in radseg.geometry.__all__
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(8)
+    vol = ndimage.gaussian_filter(rng.random((40, 128, 128)), 3) > 0.5  # above the parallel threshold
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        one = distance_transform(vol, spacing=(2.0, 0.7, 0.7))
+    with threadpoolctl.threadpool_limits(2, user_api="openmp"):
+        two = distance_transform(vol, spacing=(2.0, 0.7, 0.7))
+    np.testing.assert_array_equal(one, two)
