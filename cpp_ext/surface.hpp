@@ -113,25 +113,98 @@ inline void extract_surface(const uint8_t* m, int64_t Y, int64_t X, const Box& b
     }
 }
 
-// Distances (mm) from every surface voxel of A (surf_a, rows_a) to surface(B) (the zeros of ns_b), in raster order.
-// edt_buf: box-size scratch; the EDT computes final values only at surface(A).
-inline std::vector<float> directed_distances(const uint8_t* ns_b, const uint8_t* surf_a, const uint8_t* rows_a,
-                                             const std::vector<int64_t>& slice_count_a,
-                                             const std::vector<int64_t>& box_shape,
-                                             const std::vector<double>& box_spacing, int64_t bz, int64_t by,
-                                             int64_t bx, float* edt_buf) {
-    squared_edt(ns_b, box_shape, box_spacing, edt_buf, surf_a, false);
-    std::vector<int64_t> offset(bz + 1, 0);
-    for (int64_t z = 0; z < bz; ++z) offset[z + 1] = offset[z] + slice_count_a[z];
-    std::vector<float> d(offset[bz]);
-    for (int64_t z = 0; z < bz; ++z) {
-        int64_t k = offset[z];
-        for (int64_t r = z * by; r < (z + 1) * by; ++r) {
-            if (!rows_a[r]) continue;
-            const uint8_t* sa = surf_a + r * bx;
-            const float* e = edt_buf + r * bx;
-            for (int64_t x = 0; x < bx; ++x)
-                if (sa[x]) d[k++] = std::sqrt(e[x]);
+// Exact squared distance from (y0, x0) to the nearest zero of a slice g ([ny, nx], the axis-0 pass of the EDT:
+// g = squared distance along axis 0 to the nearest zero of that column) with squared spacings sy2, sx2:
+// min over (y, x) of g[y, x] + sy2 (y - y0)^2 + sx2 (x - x0)^2, searched outwards from (y0, x0) and stopped as
+// soon as the distance term alone reaches the best value (g >= 0). Returns -1 when more than `budget` cells would
+// be visited (the caller then runs the full transform of the slice).
+inline float bounded_search(const float* g, int64_t ny, int64_t nx, int64_t y0, int64_t x0, float sy2, float sx2,
+                            int64_t budget, int64_t& visited) {
+    float best = std::numeric_limits<float>::infinity();
+    for (int64_t r = 0;; ++r) {
+        const float ry = sy2 * static_cast<float>(r * r);
+        if (ry >= best) break;
+        const bool up = y0 - r >= 0, down = r > 0 && y0 + r < ny;
+        if (!up && !down) break;
+        for (int side = 0; side < 2; ++side) {
+            if (side == 0 ? !up : !down) continue;
+            const float* row = g + (side == 0 ? y0 - r : y0 + r) * nx;
+            for (int64_t c = 0;; ++c) {
+                const float rx = ry + sx2 * static_cast<float>(c * c);
+                if (rx >= best) break;
+                const bool left = x0 - c >= 0, right = c > 0 && x0 + c < nx;
+                if (!left && !right) break;
+                if (left) best = std::min(best, row[x0 - c] + rx);
+                if (right) best = std::min(best, row[x0 + c] + rx);
+                ++visited;
+            }
+        }
+        if (visited > budget) return -1.0f;
+    }
+    return best;
+}
+
+// Distances (mm) from every surface voxel of A (surf_a != 0) to the nearest zero of ns_b (surface of B), over a
+// box viewed as [nz, ny, nx] with spacing sp (2D boxes come in as [rows, 1, cols]). buf: nz * ny * nx scratch.
+//
+// After the EDT's first pass (binary, along axis 0), each query needs a 2D minimum over its slice; when the
+// surfaces are close (the usual case) an outward search with pruning visits a few cells per query. A slice whose
+// searches exceed a budget proportional to its size falls back to the EDT's remaining passes (tiled envelope along
+// axis 1, envelope sampled at the queries along axis 2). Both paths are exact.
+inline std::vector<float> directed_distances(const uint8_t* ns_b, const uint8_t* surf_a, int64_t nz, int64_t ny,
+                                             int64_t nx, const double sp[3], float* buf) {
+    const int64_t m = ny * nx;
+    std::vector<int64_t> offset(nz + 1, 0);
+    for (int64_t z = 0; z < nz; ++z) {
+        int64_t c = 0;
+        const uint8_t* sa = surf_a + z * m;
+        for (int64_t i = 0; i < m; ++i) c += sa[i];
+        offset[z + 1] = offset[z] + c;
+    }
+    std::vector<float> d(offset[nz]);
+    const float s0 = static_cast<float>(sp[0] * sp[0]), s1 = static_cast<float>(sp[1] * sp[1]),
+                s2 = static_cast<float>(sp[2] * sp[2]);
+    const int64_t chunk = std::max<int64_t>(1024, (m + 15) / 16);
+    const int64_t nchunks = (m + chunk - 1) / chunk;
+    const bool parallel = nz * m >= detail::kParallelMin;
+#pragma omp parallel if (parallel)
+    {
+        std::vector<float> back(chunk);
+        EnvelopeScratch scratch(std::max(ny, nx), ny > 1 ? ny * kTile : 0);
+#pragma omp for schedule(dynamic)
+        for (int64_t c = 0; c < nchunks; ++c) {
+            const int64_t c0 = c * chunk, c1 = std::min(m, c0 + chunk);
+            binary_scan_axis0(ns_b, buf, nz, m, c0, c1, s0, back.data());
+        }
+#pragma omp for schedule(dynamic)
+        for (int64_t z = 0; z < nz; ++z) {
+            float* g = buf + z * m;
+            const uint8_t* sa = surf_a + z * m;
+            float* out = d.data() + offset[z];
+            const int64_t budget = 2 * m + 64;
+            int64_t visited = 0, k = 0;
+            bool done = true;
+            for (int64_t y = 0; y < ny && done; ++y)
+                for (int64_t x = 0; x < nx; ++x) {
+                    if (!sa[y * nx + x]) continue;
+                    const float v = bounded_search(g, ny, nx, y, x, s1, s2, budget, visited);
+                    if (v < 0.0f) {
+                        done = false;
+                        break;
+                    }
+                    out[k++] = std::sqrt(v);
+                }
+            if (done) continue;
+            // Fallback: the rest of the exact EDT on this slice, evaluated at its queries.
+            if (ny > 1) envelope_axis0_tiled(g, ny, nx, s1, scratch);
+            k = 0;
+            for (int64_t y = 0; y < ny; ++y) {
+                float* row = g + y * nx;
+                const uint8_t* q = sa + y * nx;
+                if (!envelope_line_sampled(row, nx, s2, scratch, q)) continue;
+                for (int64_t x = 0; x < nx; ++x)
+                    if (q[x]) out[k++] = std::sqrt(row[x]);
+            }
         }
     }
     return d;
@@ -198,12 +271,12 @@ inline SurfaceDistances surface_distances(const uint8_t* pred, const uint8_t* re
         return out;
     }
 
-    const std::vector<int64_t> box_shape = is3d ? std::vector<int64_t>{bz, by, bx} : std::vector<int64_t>{by, bx};
+    // A 2D box [by, bx] is handled as [by, 1, bx]: the first pass runs along the rows, the search along a row.
+    const int64_t nz = is3d ? bz : by, ny = is3d ? by : 1;
+    const double sp3[3] = {is3d ? spacing[0] : spacing[0], is3d ? spacing[1] : 1.0, spacing[spacing.size() - 1]};
     std::vector<float> buf(nbox);
-    std::vector<float> d_pr = detail::directed_distances(ns_ref.data(), s_pred.data(), rows_pred.data(), count_pred,
-                                                         box_shape, spacing, bz, by, bx, buf.data());
-    std::vector<float> d_rp = detail::directed_distances(ns_pred.data(), s_ref.data(), rows_ref.data(), count_ref,
-                                                         box_shape, spacing, bz, by, bx, buf.data());
+    std::vector<float> d_pr = detail::directed_distances(ns_ref.data(), s_pred.data(), nz, ny, bx, sp3, buf.data());
+    std::vector<float> d_rp = detail::directed_distances(ns_pred.data(), s_ref.data(), nz, ny, bx, sp3, buf.data());
     out.pred_to_ref = detail::directed_stats(d_pr, percentile);
     out.ref_to_pred = detail::directed_stats(d_rp, percentile);
     const double n_all = static_cast<double>(n_pred + n_ref);

@@ -181,3 +181,18 @@ def test_bad_input_names_the_argument():
         surface_metrics(a, a, percentile="high")
     with pytest.raises(ValueError, match="definition"):
         surface_metrics(a, a, definition="deepmind")
+
+
+@pytest.mark.parametrize("shape,spacing", [((30, 80, 90), (2.5, 0.7, 0.9)), ((200, 220), (0.8, 1.3))])
+def test_far_apart_masks_take_the_full_transform_path(shape, spacing):
+    """Near surfaces are found by a pruned local search; far ones exceed its budget and use the full EDT of the
+    slice. Masks in opposite corners (every query far) and a near pair in the same arrays (mixed slices)."""
+    rng = np.random.default_rng(12)
+    a, b = np.zeros(shape, bool), np.zeros(shape, bool)
+    near = tuple(slice(1, s // 4) for s in shape)
+    far = tuple(slice(3 * s // 4, s - 1) for s in shape)
+    a[near] = rng.random(a[near].shape) < 0.7
+    b[far] = True
+    check(a, b, spacing)
+    b[near] = ndimage.binary_dilation(a[near])  # now half of b is close to a, half far
+    check(a, b, spacing, percentile=80)
