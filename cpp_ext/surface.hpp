@@ -7,15 +7,16 @@
 //   d(x, B)      = Euclidean distance in mm from the centre of voxel x to the nearest voxel centre of surface(B);
 //   directed A->B: the multiset { d(x, B) : x in surface(A) }; we report its max, percentile and mean.
 //
-// Method: everything happens in the bounding box of (pred | ref). That is exact: both surfaces lie inside it, an
-// EDT restricted to a box that holds every zero (surface voxel) gives the same values there, and the face
-// neighbours just outside the box are background for both masks. Surfaces are extracted in one pass per mask, then
-// for each direction the EDT of "not surface(B)" is computed (its final pass only on rows that hold a surface
-// voxel of A, and there only at those voxels) and sampled at surface(A).
+// Method: everything happens in the bounding box of (pred | ref). That is exact: both surfaces lie inside it, and
+// the face neighbours just outside the box are background for both masks. Surfaces are extracted in one pass per
+// mask. For each direction A->B, the first (binary, axis-0) pass of the EDT of "not surface(B)" runs over the box;
+// then each surface voxel of A gets the exact minimum over its slice by an outward search that stops as soon as
+// the in-slice distance alone exceeds the best value found (a few cells when the surfaces are close). A slice
+// whose searches exceed a budget of about twice its size runs the EDT's remaining passes instead (tiled envelope,
+// then an envelope evaluated only at the surface voxels). Both paths give the exact EDT value.
 //
-// Threads: only the two EDTs run in parallel (OpenMP inside squared_edt). The bounding box, surface extraction and
-// sampling are memory-bound single passes; keeping them serial keeps the number of parallel regions (each a fork
-// and a barrier, costly when the cores are shared with other processes) at two per call.
+// Threads: one OpenMP region per direction (the axis-0 pass over column chunks, then slices, both with a dynamic
+// schedule). The bounding box and surface extraction are serial memory-bound passes.
 #pragma once
 
 #include <algorithm>

@@ -39,8 +39,9 @@ definition; tests/metrics/test_surface_reference.py re-checks these bands on cas
 Empty masks (no exception, never nan): both empty -> every distance 0.0; exactly one empty -> every distance +inf.
 MONAI returns nan (both empty) or inf (one empty), with a warning.
 
-Speed: only the bounding box of (pred | ref) is processed (exact: both surfaces lie inside it); each direction is
-one exact EDT of the complement of one surface, sampled at the other surface.
+Speed: only the bounding box of (pred | ref) is processed (exact: both surfaces lie inside it). For each direction,
+the distance from each surface voxel of one mask to the other's surface is the exact EDT value, found by an
+outward, pruned search after the EDT's first pass (slices where that would cost more fall back to the full EDT).
 """
 from __future__ import annotations
 
