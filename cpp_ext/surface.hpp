@@ -15,8 +15,8 @@
 // whose searches exceed a budget of about twice its size runs the EDT's remaining passes instead (tiled envelope,
 // then an envelope evaluated only at the surface voxels). Both paths give the exact EDT value.
 //
-// Threads: one OpenMP region per direction (the axis-0 pass over column chunks, then slices, both with a dynamic
-// schedule). The bounding box and surface extraction are serial memory-bound passes.
+// Threads: one OpenMP region for both directions (the axis-0 passes over column chunks, one barrier, then the
+// slices of both directions, dynamic schedule). The bounding box and surface extraction are serial passes.
 #pragma once
 
 #include <algorithm>
@@ -76,11 +76,10 @@ inline Box union_bbox(const uint8_t* a, const uint8_t* b, int64_t Z, int64_t Y, 
 
 // Surface of the 0/1 mask m ([Z, Y, X]) inside `box`, written box-local as its complement: ns = 0 on surface
 // voxels, 1 elsewhere (the EDT input whose zeros are the surface), and as surf = 1 - ns (the EDT query where the
-// other direction samples). row_has[r] = 1 where box row r (= z * by + y)
-// holds a surface voxel. Returns the number of surface voxels per box slice in slice_count. In 2D (is3d false)
+// other direction samples). Returns the number of surface voxels per box slice in slice_count. In 2D (is3d false)
 // there are no z neighbours. Elements outside the box are background by construction (box bounds pred | ref).
 inline void extract_surface(const uint8_t* m, int64_t Y, int64_t X, const Box& box, bool is3d, uint8_t* ns,
-                            uint8_t* surf, uint8_t* row_has, int64_t* slice_count) {
+                            uint8_t* surf, int64_t* slice_count) {
     const int64_t bz = box.hi[0] - box.lo[0], by = box.hi[1] - box.lo[1], bx = box.hi[2] - box.lo[2];
     std::vector<uint8_t> zeros(bx, 0), ones(bx, 1);
     const uint8_t* zr = zeros.data();
@@ -107,7 +106,6 @@ inline void extract_surface(const uint8_t* m, int64_t Y, int64_t X, const Box& b
                 so[x] = static_cast<uint8_t>(1 ^ o[x]);
                 n_surface += so[x];
             }
-            row_has[z * by + y] = n_surface > 0;
             count += n_surface;
         }
         slice_count[z] = count;
@@ -145,70 +143,87 @@ inline float bounded_search(const float* g, int64_t ny, int64_t nx, int64_t y0, 
     return best;
 }
 
-// Distances (mm) from every surface voxel of A (surf_a != 0) to the nearest zero of ns_b (surface of B), over a
-// box viewed as [nz, ny, nx] with spacing sp (2D boxes come in as [rows, 1, cols]). buf: nz * ny * nx scratch.
+// One direction A->B of directed_distances: the queries are surf_a != 0, the zeros those of ns_b; buf is the
+// direction's nz * ny * nx scratch, offset[z] where slice z's distances start in d.
+struct Direction {
+    const uint8_t* ns_b;
+    const uint8_t* surf_a;
+    float* buf;
+    std::vector<int64_t> offset;
+    std::vector<float> d;
+};
+
+// Slice z of one direction, after the axis-0 pass: pruned search per query, or the full-slice fallback.
+inline void slice_distances(Direction& dir, int64_t z, int64_t ny, int64_t nx, float s1, float s2,
+                            EnvelopeScratch& scratch) {
+    const int64_t m = ny * nx;
+    float* g = dir.buf + z * m;
+    const uint8_t* sa = dir.surf_a + z * m;
+    float* out = dir.d.data() + dir.offset[z];
+    const int64_t budget = 2 * m + 64;
+    int64_t visited = 0, k = 0;
+    bool done = true;
+    for (int64_t y = 0; y < ny && done; ++y)
+        for (int64_t x = 0; x < nx; ++x) {
+            if (!sa[y * nx + x]) continue;
+            const float v = bounded_search(g, ny, nx, y, x, s1, s2, budget, visited);
+            if (v < 0.0f) {
+                done = false;
+                break;
+            }
+            out[k++] = std::sqrt(v);
+        }
+    if (done) return;
+    // Fallback: the rest of the exact EDT on this slice, evaluated at its queries.
+    if (ny > 1) envelope_axis0_tiled(g, ny, nx, s1, scratch);
+    k = 0;
+    for (int64_t y = 0; y < ny; ++y) {
+        float* row = g + y * nx;
+        const uint8_t* q = sa + y * nx;
+        if (!envelope_line_sampled(row, nx, s2, scratch, q)) continue;
+        for (int64_t x = 0; x < nx; ++x)
+            if (q[x]) out[k++] = std::sqrt(row[x]);
+    }
+}
+
+// Distances (mm) from every surface voxel of A to the nearest surface voxel of B, for both directions at once
+// (pred->ref and ref->pred), over a box viewed as [nz, ny, nx] with spacing sp (2D boxes come in as [rows, 1, cols]).
 //
 // After the EDT's first pass (binary, along axis 0), each query needs a 2D minimum over its slice; when the
 // surfaces are close (the usual case) an outward search with pruning visits a few cells per query. A slice whose
 // searches exceed a budget proportional to its size falls back to the EDT's remaining passes (tiled envelope along
-// axis 1, envelope sampled at the queries along axis 2). Both paths are exact.
-inline std::vector<float> directed_distances(const uint8_t* ns_b, const uint8_t* surf_a, int64_t nz, int64_t ny,
-                                             int64_t nx, const double sp[3], float* buf) {
+// axis 1, envelope sampled at the queries along axis 2). Both paths are exact. One parallel region with a single
+// barrier: the axis-0 passes of both directions, then the slices of both directions (dynamic schedule).
+inline void directed_distances(Direction& ab, Direction& ba, int64_t nz, int64_t ny, int64_t nx, const double sp[3]) {
     const int64_t m = ny * nx;
-    std::vector<int64_t> offset(nz + 1, 0);
-    for (int64_t z = 0; z < nz; ++z) {
-        int64_t c = 0;
-        const uint8_t* sa = surf_a + z * m;
-        for (int64_t i = 0; i < m; ++i) c += sa[i];
-        offset[z + 1] = offset[z] + c;
+    for (Direction* dir : {&ab, &ba}) {
+        dir->offset.assign(nz + 1, 0);
+        for (int64_t z = 0; z < nz; ++z) {
+            int64_t c = 0;
+            const uint8_t* sa = dir->surf_a + z * m;
+            for (int64_t i = 0; i < m; ++i) c += sa[i];
+            dir->offset[z + 1] = dir->offset[z] + c;
+        }
+        dir->d.assign(dir->offset[nz], 0.0f);
     }
-    std::vector<float> d(offset[nz]);
     const float s0 = static_cast<float>(sp[0] * sp[0]), s1 = static_cast<float>(sp[1] * sp[1]),
                 s2 = static_cast<float>(sp[2] * sp[2]);
     const int64_t chunk = std::max<int64_t>(1024, (m + 15) / 16);
     const int64_t nchunks = (m + chunk - 1) / chunk;
-    const bool parallel = nz * m >= detail::kParallelMin;
-#pragma omp parallel if (parallel)
+    Direction* dirs[2] = {&ab, &ba};
+#pragma omp parallel if (nz * m >= detail::kParallelMin / 2)
     {
         std::vector<float> back(chunk);
         EnvelopeScratch scratch(std::max(ny, nx), ny > 1 ? ny * kTile : 0);
 #pragma omp for schedule(dynamic)
-        for (int64_t c = 0; c < nchunks; ++c) {
-            const int64_t c0 = c * chunk, c1 = std::min(m, c0 + chunk);
-            binary_scan_axis0(ns_b, buf, nz, m, c0, c1, s0, back.data());
+        for (int64_t t = 0; t < 2 * nchunks; ++t) {
+            Direction& dir = *dirs[t / nchunks];
+            const int64_t c0 = (t % nchunks) * chunk, c1 = std::min(m, c0 + chunk);
+            binary_scan_axis0(dir.ns_b, dir.buf, nz, m, c0, c1, s0, back.data());
         }
 #pragma omp for schedule(dynamic)
-        for (int64_t z = 0; z < nz; ++z) {
-            float* g = buf + z * m;
-            const uint8_t* sa = surf_a + z * m;
-            float* out = d.data() + offset[z];
-            const int64_t budget = 2 * m + 64;
-            int64_t visited = 0, k = 0;
-            bool done = true;
-            for (int64_t y = 0; y < ny && done; ++y)
-                for (int64_t x = 0; x < nx; ++x) {
-                    if (!sa[y * nx + x]) continue;
-                    const float v = bounded_search(g, ny, nx, y, x, s1, s2, budget, visited);
-                    if (v < 0.0f) {
-                        done = false;
-                        break;
-                    }
-                    out[k++] = std::sqrt(v);
-                }
-            if (done) continue;
-            // Fallback: the rest of the exact EDT on this slice, evaluated at its queries.
-            if (ny > 1) envelope_axis0_tiled(g, ny, nx, s1, scratch);
-            k = 0;
-            for (int64_t y = 0; y < ny; ++y) {
-                float* row = g + y * nx;
-                const uint8_t* q = sa + y * nx;
-                if (!envelope_line_sampled(row, nx, s2, scratch, q)) continue;
-                for (int64_t x = 0; x < nx; ++x)
-                    if (q[x]) out[k++] = std::sqrt(row[x]);
-            }
-        }
+        for (int64_t t = 0; t < 2 * nz; ++t) slice_distances(*dirs[t / nz], t % nz, ny, nx, s1, s2, scratch);
     }
-    return d;
 }
 
 // numpy.percentile(v, p) with the default 'linear' method; reorders v. v must be non-empty.
@@ -257,10 +272,10 @@ inline SurfaceDistances surface_distances(const uint8_t* pred, const uint8_t* re
 
     const int64_t bz = box.hi[0] - box.lo[0], by = box.hi[1] - box.lo[1], bx = box.hi[2] - box.lo[2];
     const int64_t nbox = bz * by * bx;
-    std::vector<uint8_t> ns_pred(nbox), ns_ref(nbox), s_pred(nbox), s_ref(nbox), rows_pred(bz * by), rows_ref(bz * by);
+    std::vector<uint8_t> ns_pred(nbox), ns_ref(nbox), s_pred(nbox), s_ref(nbox);
     std::vector<int64_t> count_pred(bz), count_ref(bz);
-    detail::extract_surface(pred, Y, X, box, is3d, ns_pred.data(), s_pred.data(), rows_pred.data(), count_pred.data());
-    detail::extract_surface(ref, Y, X, box, is3d, ns_ref.data(), s_ref.data(), rows_ref.data(), count_ref.data());
+    detail::extract_surface(pred, Y, X, box, is3d, ns_pred.data(), s_pred.data(), count_pred.data());
+    detail::extract_surface(ref, Y, X, box, is3d, ns_ref.data(), s_ref.data(), count_ref.data());
     int64_t n_pred = 0, n_ref = 0;
     for (int64_t z = 0; z < bz; ++z) { n_pred += count_pred[z]; n_ref += count_ref[z]; }
     out.pred_to_ref.count = n_pred;
@@ -275,9 +290,12 @@ inline SurfaceDistances surface_distances(const uint8_t* pred, const uint8_t* re
     // A 2D box [by, bx] is handled as [by, 1, bx]: the first pass runs along the rows, the search along a row.
     const int64_t nz = is3d ? bz : by, ny = is3d ? by : 1;
     const double sp3[3] = {is3d ? spacing[0] : spacing[0], is3d ? spacing[1] : 1.0, spacing[spacing.size() - 1]};
-    std::vector<float> buf(nbox);
-    std::vector<float> d_pr = detail::directed_distances(ns_ref.data(), s_pred.data(), nz, ny, bx, sp3, buf.data());
-    std::vector<float> d_rp = detail::directed_distances(ns_pred.data(), s_ref.data(), nz, ny, bx, sp3, buf.data());
+    std::vector<float> buf_pr(nbox), buf_rp(nbox);
+    detail::Direction pr{ns_ref.data(), s_pred.data(), buf_pr.data(), {}, {}};
+    detail::Direction rp{ns_pred.data(), s_ref.data(), buf_rp.data(), {}, {}};
+    detail::directed_distances(pr, rp, nz, ny, bx, sp3);
+    std::vector<float>& d_pr = pr.d;
+    std::vector<float>& d_rp = rp.d;
     out.pred_to_ref = detail::directed_stats(d_pr, percentile);
     out.ref_to_pred = detail::directed_stats(d_rp, percentile);
     const double n_all = static_cast<double>(n_pred + n_ref);
