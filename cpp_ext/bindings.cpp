@@ -56,7 +56,7 @@ f32_array edt(u8_array mask, std::vector<double> spacing, bool squared) {
     float* o = out.mutable_data();
     {
         py::gil_scoped_release release;
-        radseg::squared_edt(in, shape, spacing, o, nullptr, !squared);
+        radseg::squared_edt(in, shape, spacing, o, !squared);
     }
     return out;
 }

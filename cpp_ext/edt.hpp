@@ -10,9 +10,13 @@
 //   2. (3D) per slice, the parabola lower envelope along axis 1, on tiles of kTile adjacent columns copied into
 //      contiguous lines (one cache line per row read), then written back;
 //   3. per row, the lower envelope along the last, contiguous axis, in place.
-// Passes 2 and 3 run slice by slice while the slice is in cache, OpenMP-parallel across slices (or rows in 2D).
-// Envelopes use float arithmetic, skip +inf samples and the interior zeros of zero runs (they are dominated by
-// their neighbours everywhere except at themselves, where the output is 0 anyway).
+// Passes 2 and 3 run slice by slice while the slice is in cache, OpenMP-parallel across slices (or rows in 2D),
+// with a dynamic schedule, in one parallel region; inputs below kParallelMin elements run on one thread.
+// Envelopes use float arithmetic with division-free boundary comparisons, skip +inf samples and the interior zeros
+// of zero runs, and are split at zeros: a run of nonzero samples only needs the parabolas between its bounding
+// zeros, and short runs take a branch-free brute-force minimum instead (envelope_line_runs). The output of an
+// envelope is written by a branch-free owner scan (running max of segment starts).
+// surface.hpp reuses the pieces (binary_scan_axis0, envelope_axis0_tiled, envelope_line_sampled).
 #pragma once
 
 #include <algorithm>
@@ -271,13 +275,10 @@ inline int num_threads() {
 // Squared exact EDT of `mask` (nonzero = foreground) into `out` (same number of elements), in mm^2 when spacing is
 // in mm. shape and spacing have 1 to 3 entries, in the array's axis order.
 //
-// `query` (optional, 2D and 3D only): an array of the mask's shape; when given, only the elements where it is
-// nonzero get their final value, the others hold partial (intermediate) values. The final pass then skips rows
-// without a query and computes only the queried samples of the others: callers that sample the transform at a few
-// points (surface metrics) use it; everyone else passes nullptr. `take_sqrt` returns distances instead of
-// squared distances (the root is taken row by row while the row is in cache).
+// `take_sqrt` returns distances instead of squared distances (the root is taken row by row while the row is in
+// cache).
 inline void squared_edt(const uint8_t* mask, const std::vector<int64_t>& shape, const std::vector<double>& spacing,
-                        float* out, const uint8_t* query = nullptr, bool take_sqrt = false) {
+                        float* out, bool take_sqrt = false) {
     const int nd = static_cast<int>(shape.size());
     int64_t total = 1;
     for (auto s : shape) total *= s;
@@ -320,10 +321,6 @@ inline void squared_edt(const uint8_t* mask, const std::vector<int64_t>& shape, 
 #pragma omp for schedule(dynamic, 16)
             for (int64_t r = 0; r < n0; ++r) {
                 float* row = out + r * n_last;
-                if (query) {
-                    detail::envelope_line_sampled(row, n_last, s2_last, s, query + r * n_last);
-                    continue;
-                }
                 detail::envelope_line_runs(row, n_last, s2_last, s);
                 if (take_sqrt) detail::sqrt_inplace(row, n_last);
             }
@@ -335,10 +332,6 @@ inline void squared_edt(const uint8_t* mask, const std::vector<int64_t>& shape, 
                 detail::envelope_axis0_tiled(slice, n1, n_last, s2_1, s);
                 for (int64_t r = 0; r < n1; ++r) {
                     float* row = slice + r * n_last;
-                    if (query) {
-                        detail::envelope_line_sampled(row, n_last, s2_last, s, query + k * m + r * n_last);
-                        continue;
-                    }
                     detail::envelope_line_runs(row, n_last, s2_last, s);
                     if (take_sqrt) detail::sqrt_inplace(row, n_last);
                 }
