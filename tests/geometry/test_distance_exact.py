@@ -137,6 +137,12 @@ def test_bad_input_names_the_argument():
         distance_transform(np.zeros((3, 3), bool), spacing=(1.0, float("nan")))
 
 
+def test_large_2d_image_on_the_parallel_path_matches_scipy():
+    rng = np.random.default_rng(6)
+    image = ndimage.gaussian_filter(rng.random((1024, 700)), 5) > 0.5  # above the 2^19-element threshold
+    assert_close_to_scipy(image, (0.6, 0.9))
+
+
 def test_large_volume_with_threads_matches_scipy_on_slices():
     """A volume big enough for the parallel path; scipy on the whole volume would be slow, so check slices of a
     2D-extruded mask, whose 3D EDT along the extruded axis equals the 2D EDT where every slice is the same."""
