@@ -58,9 +58,10 @@ def chamfer_distance_transform(mask, spacing=None, kind: str = "3-4") -> np.ndar
     The errors are relative (chamfer / exact - 1), measured over all directions (``CHAMFER_RELATIVE_ERROR`` holds
     them); the absolute error grows with the distance.
     Single-threaded two-scan algorithm (rows without foreground are skipped, the steps into finished rows are
-    vectorised). It is only modestly faster than the exact :func:`distance_transform` (``radseg bench --only
-    edt,edt3d --threads 1`` on organ masks: 2D 512x512 0.85 vs 1.16 ms, 3D 128x256x256 40 vs 46 ms, 128x512x512
-    147 vs 186 ms), and the exact transform is multi-threaded: prefer it unless you need this metric.
+    vectorised). It is about as fast as the exact :func:`distance_transform` here, not faster by much (``radseg
+    bench --only edt,edt3d`` on organ masks, 1 thread: 2D 512x512 0.7-1.1 vs 0.9-1.2 ms, 3D 128x256x256 38-43 vs
+    42-46 ms, 128x512x512 148-180 vs 150-186 ms), and the exact transform is multi-threaded: prefer it unless
+    you need this metric or its integer weights.
 
     Args:
         mask: bool or integer array, 2D [rows, cols] or 3D [slices, rows, cols]; nonzero = foreground.
