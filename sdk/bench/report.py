@@ -92,7 +92,7 @@ def to_markdown(result: dict) -> str:
                 "| contender | median ms | min ms | n | radseg faster by | output vs radseg |",
                 "|---|---:|---:|---:|---:|---|"]
         for r in case["rows"]:
-            out.append("| " + " | ".join(c.replace("|", "/") for c in _row_cells(r)) + " |")
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in _row_cells(r)) + " |")
         if case["bars"]:
             out += ["", "| must reach | measured | verdict |", "|---|---:|---|"]
             out += [f"| {b['bar']} | {b['measured'] or '-'} | {b['verdict']} |" for b in case["bars"]]
