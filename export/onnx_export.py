@@ -122,10 +122,10 @@ def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1
         manifest = manifest.replace(metrics={**manifest.metrics, **extra})
     overrides = {}
     if crop:
-        unknown = set(crop) - {"expand", "min_size_mm", "min_size_px", "initial_size_mm"}
+        known = {"expand", "min_size_mm", "min_size_px", "initial_size_mm", "refine_first_click"}
+        unknown = set(crop) - known
         if unknown:
-            raise ValueError(f"unknown crop parameter(s) {sorted(unknown)}; known: expand, min_size_mm, min_size_px, "
-                             f"initial_size_mm")
+            raise ValueError(f"unknown crop parameter(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
         overrides = {k: {"checkpoint": manifest.crop.get(k), "exported": v} for k, v in crop.items()}
         manifest = manifest.replace(crop={**manifest.crop, **crop})
     out = pathlib.Path(out_dir)

@@ -36,7 +36,9 @@ class ModelManifest:
             {"method": "percentile", "low": p, "high": p}: the same with the image's own p-th percentiles.
         guidance: {"sigma_px": Gaussian sigma in pixels of the S x S crop, "scale": "max"} (each map scaled to max 1).
         crop: {"expand": bounding-box enlargement, "min_size_mm": smallest box side in mm,
-            "min_size_px": smallest box side in image pixels, "initial_size_mm": box side when there is no mask yet}.
+            "min_size_px": smallest box side in image pixels, "initial_size_mm": box side when there is no mask yet,
+            "refine_first_click": re-run the first click in the box around its own mask (optional, default false;
+            see `radseg.click.preprocess.refine_box`)}.
         model: architecture description (name, width, ...); informative.
         training: data, split, steps, wall time, the reproduce command.
         metrics: evaluation numbers.
@@ -149,6 +151,8 @@ def _validate(m: ModelManifest) -> None:
         v = m.crop.get(key, 1.0)
         if not (_finite(v) and float(v) > 0):
             raise ValueError(f"crop.{key} must be a positive number, got {v!r}")
+    if not isinstance(m.crop.get("refine_first_click", False), bool):
+        raise ValueError(f"crop.refine_first_click must be true or false, got {m.crop.get('refine_first_click')!r}")
 
 
 def _finite(v: Any) -> bool:
@@ -174,7 +178,8 @@ def default_click_manifest(input_size: int = 96, **overrides) -> ModelManifest:
             "MR": {"method": "percentile", "low": 0.5, "high": 99.5},
         },
         guidance={"sigma_px": 2.0, "scale": "max"},
-        crop={"expand": 1.5, "min_size_mm": 32.0, "min_size_px": 24, "initial_size_mm": 160.0},
+        crop={"expand": 1.5, "min_size_mm": 32.0, "min_size_px": 24, "initial_size_mm": 160.0,
+              "refine_first_click": True},
     )
     fields.update(overrides)
     return ModelManifest(**fields)

@@ -45,6 +45,7 @@ def test_missing_and_corrupt_files(tmp_path):
     {"intensity": {"CT": {"method": "window", "low": 5.0, "high": 5.0}}},
     {"intensity": {"MR": {"method": "percentile", "low": -1.0, "high": 99.0}}},
     {"guidance": {"sigma_px": 0.0}}, {"crop": {"expand": 0.5}}, {"crop": {"min_size_mm": float("nan")}},
+    {"crop": {"refine_first_click": "yes"}},
 ])
 def test_invalid_fields_are_refused(change):
     with pytest.raises(ValueError):

@@ -19,7 +19,8 @@ def register(sub) -> None:
     p.add_argument("--data", default="../shared/data", help="where real verification inputs come from")
     p.add_argument("--metrics", default=None, metavar="JSON", help="merge this JSON object into manifest.metrics")
     p.add_argument("--crop", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a crop parameter of the manifest, e.g. initial_size_mm=192 (repeatable)")
+                   help="override a crop parameter of the manifest, e.g. initial_size_mm=192 or refine_first_click=false "
+                        "(repeatable)")
     p.set_defaults(func=run)
 
 
@@ -30,12 +31,17 @@ def run(args) -> int:
     crop = {}
     for item in args.crop:
         key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if key == "refine_first_click" and value.lower() in ("true", "false"):
+            crop[key] = value.lower() == "true"
+            continue
         try:
-            crop[key.strip()] = float(value)
+            crop[key] = float(value)
         except ValueError:
             sep = ""
-        if not sep or not key.strip():
-            print(f"radseg export: --crop wants KEY=NUMBER (e.g. initial_size_mm=192), got {item!r}", file=sys.stderr)
+        if not sep or not key:
+            print(f"radseg export: --crop wants KEY=NUMBER (e.g. initial_size_mm=192) or refine_first_click=true|false, "
+                  f"got {item!r}", file=sys.stderr)
             return 2
     try:
         report = export_checkpoint(args.checkpoint, args.out, opset=args.opset, tolerance=args.tolerance,

@@ -3,6 +3,7 @@
 Example (the bundled model's run, see sdk/models/click/MODEL_CARD.md):
     radseg train click --data ../shared/data --out runs/click --minutes 50
     radseg train click --out runs/click --minutes 60 --resume      # continue to a 60-minute total
+    radseg train click --out runs/click_ft --init runs/click/final.pt --lr 1e-3 --minutes 90   # fine-tune
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ def register(sub) -> None:
     p.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget in minutes, over all resumes (30)")
     p.add_argument("--steps", type=int, default=None, help="train this many steps instead of --minutes")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt when it exists")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights with a fresh optimizer and schedule (fine-tuning)")
     p.add_argument("--size", type=int, default=96, help="working resolution S, a multiple of 16 (96)")
     p.add_argument("--width", type=int, default=16, help="U-Net width: channels of the first block (16)")
     p.add_argument("--batch", type=int, default=16, help="batch size (16)")
@@ -49,7 +52,16 @@ def run(args) -> int:
     cfg = TrainConfig(data=args.data, out=args.out, minutes=args.minutes, steps=args.steps, size=args.size,
                       width=args.width, batch=args.batch, lr=args.lr, max_corrections=args.max_corrections,
                       bce_weight=args.bce_weight, threads=args.threads, val_every_min=args.val_every,
-                      ckpt_every_min=args.ckpt_every, seed=args.seed, resume=args.resume)
+                      ckpt_every_min=args.ckpt_every, seed=args.seed, resume=args.resume, init=args.init)
     command = "radseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    if args.init:  # a missing or foreign checkpoint: a one-line error before the data is loaded
+        from radseg.cli import EXIT_FAILURE
+        from radseg.training.click.train import load_checkpoint
+
+        try:
+            load_checkpoint(args.init)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"radseg train: --init: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
     train(cfg, log=lambda msg: print(msg, flush=True), command=command)
     return 0

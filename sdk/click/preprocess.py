@@ -145,6 +145,45 @@ def crop_box(shape, clicks: Sequence[Click], mask, spacing, manifest: ModelManif
                    int(manifest.input_size))
 
 
+#: A first-click refinement pass runs when the box recomputed around the first mask differs from the first pass's
+#: box by more than this factor in side length, or moved by more than REFINE_SHIFT of the side.
+REFINE_SIDE_RATIO = 1.25
+REFINE_SHIFT = 0.1
+
+
+def refine_box(shape, clicks: Sequence[Click], first_mask, spacing, manifest: ModelManifest,
+               first_box: CropBox) -> CropBox | None:
+    """The box for a second pass on the first click, or None when the first pass's box is good enough.
+
+    The first click has no mask to size its box, so it gets ``initial_size_mm`` (160 mm): a 1 cm adrenal gland is a
+    few crop pixels there, and a liver overflows it. When ``manifest.crop["refine_first_click"]`` is true, the box
+    is recomputed around the first pass's mask (as for a later click) and, if its side changed by more than
+    REFINE_SIDE_RATIO or its centre moved by more than REFINE_SHIFT of the side, the same click is run again in it.
+    Training (``radseg train click``) simulates the same second pass, so the network is trained for both boxes.
+
+    Args:
+        shape: image (rows, cols).
+        clicks: the single first click, [(row, col, positive)].
+        first_mask: bool [rows, cols], the first pass's mask on the image grid.
+        spacing: (row_mm, col_mm).
+        first_box: the box the first pass used.
+    Returns:
+        the refined CropBox, or None (refinement off, more than one click, empty mask, or box unchanged).
+    """
+    if not manifest.crop.get("refine_first_click", False) or len(clicks) != 1:
+        return None
+    m = np.asarray(first_mask)
+    if not m.any():
+        return None
+    box = crop_box(shape, clicks, m, spacing, manifest)
+    ratio = box.size_rows / first_box.size_rows
+    shift = max(abs((box.row0 + box.size_rows / 2) - (first_box.row0 + first_box.size_rows / 2)) / first_box.size_rows,
+                abs((box.col0 + box.size_cols / 2) - (first_box.col0 + first_box.size_cols / 2)) / first_box.size_cols)
+    if 1 / REFINE_SIDE_RATIO < ratio < REFINE_SIDE_RATIO and shift < REFINE_SHIFT:
+        return None
+    return box
+
+
 # ---- resampling --------------------------------------------------------------------------------------------------
 def _interp_matrix(n_out: int, start: float, step: float, n_in: int, clamp: bool) -> np.ndarray:
     """[n_out, n_in] linear-interpolation weights sampling positions start + (i + 0.5) * step - 0.5 (pixel index).

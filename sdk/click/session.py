@@ -93,7 +93,24 @@ class ClickModel:
         return self
 
     def predict(self, norm_image, clicks, mask, spacing, box=None):
-        """One network pass: (bool mask [rows, cols], CropBox, timings in seconds for prep / infer / post)."""
+        """The mask for `clicks`: (bool mask [rows, cols], CropBox used, seconds in preprocess / inference /
+        postprocess, summed over passes, and "passes").
+
+        One network pass in `box` (default: `preprocess.crop_box` around the clicks and `mask`); on a first click
+        whose mask calls for a better-fitting box (`preprocess.refine_box`, when the manifest enables it) a
+        second pass in that box. A caller-given box is kept as it is (a drag must not move the crop).
+        """
+        timing = {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0, "passes": 0}
+        out, used = self._one_pass(norm_image, clicks, mask, spacing, box, timing)
+        if box is None and (mask is None or not np.asarray(mask).any()):
+            t0 = time.perf_counter()
+            refined = preprocess.refine_box(norm_image.shape, clicks, out, spacing, self.manifest, used)
+            timing["postprocess"] += time.perf_counter() - t0
+            if refined is not None:
+                out, used = self._one_pass(norm_image, clicks, mask, spacing, refined, timing)
+        return out, used, timing
+
+    def _one_pass(self, norm_image, clicks, mask, spacing, box, timing):
         t0 = time.perf_counter()
         with self._blas_limit():
             x, box = preprocess.make_input(norm_image, clicks, mask, spacing, self.manifest, box=box)
@@ -103,7 +120,11 @@ class ClickModel:
         with self._blas_limit():
             out = preprocess.logits_to_mask(logits, box, norm_image.shape)
         t3 = time.perf_counter()
-        return out, box, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2}
+        timing["preprocess"] += t1 - t0
+        timing["inference"] += t2 - t1
+        timing["postprocess"] += t3 - t2
+        timing["passes"] += 1
+        return out, box
 
     def __repr__(self) -> str:
         return f"ClickModel(path={str(self.path)!r}, backend={self.backend!r}, input_size={self.manifest.input_size})"
@@ -116,7 +137,8 @@ class ClickSession:
         mask: bool [rows, cols], the current segmentation (a copy).
         clicks: tuple of (row, col, positive), in image pixels, oldest first.
         shape, spacing, modality: of the image.
-        last_timing: seconds spent in preprocess / inference / postprocess by the last network pass.
+        last_timing: seconds spent in "preprocess" / "inference" / "postprocess" by the last click (summed over its
+            network passes) and the number of "passes" (2 when a first click was refined).
     """
 
     def __init__(self, model: ClickModel, image, spacing, modality: str):

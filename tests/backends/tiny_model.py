@@ -44,11 +44,17 @@ def reference_logits(x):
     return (x * w).sum(axis=1, keepdims=True) + np.float32(BIAS)
 
 
-def make_tiny_model_dir(folder, size: int = 64):
-    """An exported click-model folder (model.onnx + manifest.json) around the tiny net; returns the folder."""
+def make_tiny_model_dir(folder, size: int = 64, refine_first_click: bool = False):
+    """An exported click-model folder (model.onnx + manifest.json) around the tiny net; returns the folder.
+
+    The first click's second pass is off by default, so that a first click's disc has the closed-form size of the
+    initial box; tests of the refinement turn it on.
+    """
     from radseg.manifest import default_click_manifest
 
     folder = pathlib.Path(folder)
     export_tiny_onnx(folder / "model.onnx", size=size)
-    default_click_manifest(input_size=size, input_name=INPUT_NAME, output_name=OUTPUT_NAME).to_json(folder / "manifest.json")
+    m = default_click_manifest(input_size=size, input_name=INPUT_NAME, output_name=OUTPUT_NAME)
+    m = m.replace(crop={**m.crop, "refine_first_click": bool(refine_first_click)})
+    m.to_json(folder / "manifest.json")
     return folder

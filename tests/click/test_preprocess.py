@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from radseg.click.preprocess import (CropBox, crop_box, encode_clicks, logits_to_mask, make_input,
-                                     normalize_intensity, resample_to_crop)
+from radseg.click.preprocess import (REFINE_SIDE_RATIO, CropBox, crop_box, encode_clicks, logits_to_mask,
+                                     make_input, normalize_intensity, refine_box, resample_to_crop)
 from radseg.manifest import default_click_manifest
 
 M = default_click_manifest(96)
@@ -134,3 +134,49 @@ def test_make_input_shapes_and_guidance_peaks_at_the_click():
         make_input(img, [], None, (1.0, 1.0), M)
     with pytest.raises(ValueError, match="spacing"):
         make_input(img, [(1, 1, True)], None, (0.0, 1.0), M)
+
+
+# ---- the first click's second-pass box ---------------------------------------------------------------------------
+def _disc(shape, centre, radius):
+    r, c = np.ogrid[:shape[0], :shape[1]]
+    return (r - centre[0]) ** 2 + (c - centre[1]) ** 2 <= radius ** 2
+
+
+def test_refine_box_fits_a_small_first_mask():
+    m = M.replace(crop={**M.crop, "refine_first_click": True})
+    shape, sp, click = (256, 256), (0.8, 0.8), [(100.0, 120.0, True)]
+    first = crop_box(shape, click, None, sp, m)
+    assert first.size_rows * sp[0] == pytest.approx(160.0)
+    mask = _disc(shape, (102, 121), 6)
+    box = refine_box(shape, click, mask, sp, m, first)
+    assert box == crop_box(shape, click, mask, sp, m)  # the box a later click would get
+    assert box.size_rows * sp[0] == pytest.approx(32.0)  # 13 px x 0.8 mm x 1.5 < 32 mm minimum
+
+
+def test_refine_box_grows_for_a_mask_that_fills_the_first_box():
+    m = M.replace(crop={**M.crop, "refine_first_click": True})
+    shape, sp, click = (512, 512), (0.7, 0.7), [(250.0, 250.0, True)]
+    first = crop_box(shape, click, None, sp, m)
+    mask = np.zeros(shape, bool)
+    mask[140:360, 140:360] = True  # 154 mm: the whole first box
+    box = refine_box(shape, click, mask, sp, m, first)
+    assert box is not None and box.size_rows > first.size_rows * REFINE_SIDE_RATIO
+
+
+@pytest.mark.parametrize("case", ["off", "two clicks", "empty", "similar"])
+def test_refine_box_declines(case):
+    on = M.replace(crop={**M.crop, "refine_first_click": True})
+    shape, sp = (256, 256), (1.0, 1.0)
+    assert refine_box(shape, [(128.0, 128.0, True)], _disc(shape, (128, 128), 5), sp, on,
+                      crop_box(shape, [(128.0, 128.0, True)], None, sp, on)) is not None  # the same case, refined
+    clicks = [(128.0, 128.0, True)]
+    mask = _disc(shape, (128, 128), 45)  # 91 mm x 1.5 = 137 mm: within a factor 1.25 of 160 mm
+    m = on
+    if case == "off":
+        m, mask = M.replace(crop={**M.crop, "refine_first_click": False}), _disc(shape, (128, 128), 5)
+    elif case == "two clicks":
+        clicks, mask = clicks + [(130.0, 128.0, False)], _disc(shape, (128, 128), 5)
+    elif case == "empty":
+        mask = np.zeros(shape, bool)
+    first = crop_box(shape, clicks, None, sp, m)
+    assert refine_box(shape, clicks, mask, sp, m, first) is None

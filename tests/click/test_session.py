@@ -134,8 +134,58 @@ def test_subpixel_and_corner_clicks(model):
 def test_timing_is_reported(model):
     sess = model.start(_air(), spacing=(1.0, 1.0))
     sess.click(64, 64)
-    assert set(sess.last_timing) == {"preprocess", "inference", "postprocess"}
+    assert set(sess.last_timing) == {"preprocess", "inference", "postprocess", "passes"}
     assert all(v >= 0 for v in sess.last_timing.values())
+    assert sess.last_timing["passes"] == 1
+
+
+# ---- the first click's second pass (manifest crop.refine_first_click) ------------------------------------------
+@pytest.fixture(scope="module")
+def refining_model(tmp_path_factory):
+    folder = make_tiny_model_dir(tmp_path_factory.mktemp("tiny_click_refine"), size=64, refine_first_click=True)
+    return radseg.load(folder, threads=1)
+
+
+def test_first_click_is_rerun_in_the_box_around_its_own_mask(refining_model, model):
+    """At 0.25 mm pixels the first pass's disc (in the 160 mm initial box) is ~8.3 mm in radius; the box around it is
+    the 32 mm minimum, where the tiny net's disc is 32/160 as wide: ~1.67 mm, i.e. ~6.7 px."""
+    spacing = (0.25, 0.25)
+    plain = model.start(_air(), spacing=spacing).click(64, 60)
+    sess = refining_model.start(_air(), spacing=spacing)
+    mask = sess.click(64, 60)
+    assert sess.last_timing["passes"] == 2
+    m = refining_model.manifest
+    r_mm = m.guidance["sigma_px"] * math.sqrt(2 * math.log(4)) * m.crop["min_size_mm"] / m.input_size
+    expected_area = math.pi * (r_mm / spacing[0]) ** 2
+    assert abs(mask.sum() - expected_area) / expected_area < 0.15
+    assert mask[64, 60] and mask.sum() < plain.sum() / 10
+    rows, cols = np.nonzero(mask)
+    assert abs(rows.mean() - 64) < 0.6 and abs(cols.mean() - 60) < 0.6
+
+
+def test_later_clicks_and_drags_run_one_pass(refining_model):
+    sess = refining_model.start(_air(), spacing=(0.25, 0.25))
+    sess.click(64, 60)
+    first = sess.mask
+    sess.move_last_click(64, 61)  # stays inside the refined box: the box is kept, no second pass
+    assert sess.last_timing["passes"] == 1
+    np.testing.assert_array_equal(np.roll(first, 1, axis=1), sess.mask)
+    sess.click(30, 30)
+    assert sess.last_timing["passes"] == 1
+
+
+def test_no_second_pass_when_the_box_already_fits(refining_model):
+    """At 8 mm pixels the box around the first disc is at least 24 px x 8 mm = 192 mm, within a factor 1.25 of the
+    initial 160 mm and centred on the click: no second pass."""
+    sess = refining_model.start(_air((64, 64)), spacing=(8.0, 8.0))
+    sess.click(32, 32)
+    assert sess.last_timing["passes"] == 1
+
+
+def test_a_first_negative_click_is_not_refined(refining_model):
+    sess = refining_model.start(_air(), spacing=(0.25, 0.25))
+    assert not sess.click(64, 60, positive=False).any()
+    assert sess.last_timing["passes"] == 1
 
 
 # ---- bad input -----------------------------------------------------------------------------------------------

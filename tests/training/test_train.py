@@ -125,3 +125,37 @@ def test_evaluate_scores_an_all_background_network_zero(tiny_bank):
     assert scores.shape == (len(tiny_bank), 2) and (scores == 0).all()  # all-background predictions: Dice 0
     summary = T.summarize(tiny_bank, np.arange(len(tiny_bank)), scores)
     assert summary["mean_btcv"] == [0.0, 0.0]
+
+
+def test_simulated_first_click_is_the_sdk_click_with_its_second_pass(tiny_bank):
+    """The robot's masks come from the SDK's own passes: ClickModel.predict on the same clicks gives the same mask,
+    including the first click's second pass in the box around its own mask (refine_first_click)."""
+    from radseg.click.session import ClickModel
+    from tests.backends.tiny_model import BIAS, WEIGHTS
+
+    m = default_click_manifest(32)
+    assert m.crop["refine_first_click"]
+    net = torch.nn.Conv2d(3, 1, 1)  # the disc-drawing tiny net of tests/backends/tiny_model.py
+    with torch.no_grad():
+        net.weight[:] = torch.tensor(WEIGHTS).reshape(1, 3, 1, 1)
+        net.bias[:] = BIAS
+
+    class TorchRuntime:  # a backend is anything with run(feeds) -> outputs
+        name = "torch (test)"
+
+        def run(self, feeds):
+            with torch.no_grad():
+                return {m.output_name: net(torch.from_numpy(feeds[m.input_name])).numpy()}
+
+    sdk = ClickModel(TorchRuntime(), m, blas_threads=None)
+    state = T.simulate(net, tiny_bank, np.arange(len(tiny_bank)), m, np.random.default_rng(3), 1, 0.0)
+    passes = []
+    for s in state:
+        mask, _, timing = sdk.predict(s["img"], s["clicks"][:1], None, s["sp"])
+        np.testing.assert_array_equal(mask, s["pred"])
+        passes.append(timing["passes"])
+    assert 2 in passes  # the second pass happened (and matched) for some cases
+    # cases still at their first click get the refined box as their training box about half the time
+    rng = np.random.default_rng(4)
+    boxes = [s["box"] for _ in range(4) for s in T.simulate(net, tiny_bank, np.arange(len(tiny_bank)), m, rng, 0, 0.0)]
+    assert any(b is not None for b in boxes) and any(b is None for b in boxes)

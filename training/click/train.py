@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from radseg.click.preprocess import crop_box, logits_to_mask, make_input, resample_to_crop, CropBox
+from radseg.click.preprocess import crop_box, logits_to_mask, make_input, refine_box, resample_to_crop, CropBox
 from radseg.click.robot import deterministic_click, first_click, next_click
 from radseg.manifest import ModelManifest, default_click_manifest
 from radseg.metrics import dice
@@ -58,6 +58,7 @@ class TrainConfig:
     channels_last: bool = True  # measured faster on the CPU for these narrow convolutions
     seed: int = 4242  # the paper's seed
     resume: bool = False
+    init: str | None = None  # start from this checkpoint's weights (fine-tuning: fresh optimizer and schedule)
     log_every: int = 25
 
 
@@ -106,26 +107,69 @@ def correction_count(rng: np.random.Generator, k_max: int) -> int:
     return int(rng.choice(k_max + 1, p=w / w.sum()))
 
 
-def simulate(model, bank: SliceBank, cases, manifest, rng, n_corrections: int, soft_share: float):
-    """Clicks and current masks after the first click and `n_corrections` robot corrections, per case."""
+def predict_masks(model, state, manifest, boxes=None) -> tuple[list, list]:
+    """One no-grad pass for each case of `state`: (bool masks on the image grid, CropBoxes used).
+
+    Boxes default to ``crop_box`` around the case's clicks and current mask ("pred"), as the SDK's next click would.
+    """
+    xs, used = [], []
+    for i, s in enumerate(state):
+        x, box = make_input(s["img"], s["clicks"], s["pred"], s["sp"], manifest,
+                            box=None if boxes is None else boxes[i])
+        xs.append(x[0])
+        used.append(box)
+    logits = predict_logits(model, np.stack(xs))
+    return [logits_to_mask(lg, box, s["gt"].shape) for s, lg, box in zip(state, logits, used)], used
+
+
+def sdk_masks(model, state, manifest) -> list:
+    """The masks the SDK's `click` would return for each case's clicks: one pass in the box around the clicks and
+    current mask, and for cases at their first click (no "pred" yet) the second pass of `refine_box` when the
+    manifest enables it."""
+    masks, boxes = predict_masks(model, state, manifest)
+    if manifest.crop.get("refine_first_click", False):
+        again = [(i, refine_box(s["gt"].shape, s["clicks"], masks[i], s["sp"], manifest, boxes[i]))
+                 for i, s in enumerate(state) if s["pred"] is None]
+        again = [(i, b) for i, b in again if b is not None]
+        if again:
+            redo, _ = predict_masks(model, [state[i] for i, _ in again], manifest, [b for _, b in again])
+            for (i, _), m in zip(again, redo):
+                masks[i] = m
+    return masks
+
+
+def refined_boxes(model, state, manifest) -> list:
+    """For one-click cases without a mask: the SDK's first-click second-pass box (`refine_box`) or None."""
+    masks, boxes = predict_masks(model, state, manifest)
+    return [refine_box(s["gt"].shape, s["clicks"], m, s["sp"], manifest, b)
+            for s, m, b in zip(state, masks, boxes)]
+
+
+def simulate(model, bank: SliceBank, cases, manifest, rng, n_corrections: int, soft_share: float,
+             refine_share: float = 0.5):
+    """Clicks and current masks after the first click and `n_corrections` robot corrections, per case.
+
+    Each pass is what the SDK would run, including the first click's second pass (`refine_box`) when the manifest
+    enables it. A case still at its first click gets, with probability `refine_share`, the refined box as its
+    training box ("box"), so the network learns both of the first click's passes.
+    """
     state = []
     for c in cases:
         gt = bank.gt(c)
         t = 3.0 if rng.random() < soft_share else 1.0
         state.append({"gt": gt, "img": bank.images[bank.cases[c][0]], "sp": bank.spacing[bank.cases[c][0]],
-                      "clicks": [first_click(gt, rng, temperature=t)], "pred": None})
+                      "clicks": [first_click(gt, rng, temperature=t)], "pred": None, "box": None})
     for _ in range(n_corrections):
-        xs, boxes = [], []
-        for s in state:
-            x, box = make_input(s["img"], s["clicks"], s["pred"], s["sp"], manifest)
-            xs.append(x[0])
-            boxes.append(box)
-        logits = predict_logits(model, np.stack(xs))
-        for s, lg, box in zip(state, logits, boxes):
-            s["pred"] = logits_to_mask(lg, box, s["gt"].shape)
+        for s, m in zip(state, sdk_masks(model, state, manifest)):
+            s["pred"] = m
             click = next_click(s["gt"], s["pred"], rng)
             if click is not None:
                 s["clicks"].append(click)
+    if manifest.crop.get("refine_first_click", False):
+        firsts = [s for s in state if s["pred"] is None and rng.random() < refine_share]
+        if firsts:
+            for s, b in zip(firsts, refined_boxes(model, firsts, manifest)):
+                s["box"] = b
     return state
 
 
@@ -142,7 +186,8 @@ def training_batch(state, manifest, rng) -> tuple[torch.Tensor, torch.Tensor]:
     """Final inputs [N, 3, S, S] and binary targets [N, 1, S, S], with box jitter, flips and intensity jitter."""
     xs, ys = [], []
     for s in state:
-        box = jitter_box(crop_box(s["gt"].shape, s["clicks"], s["pred"], s["sp"], manifest), rng)
+        box = s.get("box") or crop_box(s["gt"].shape, s["clicks"], s["pred"], s["sp"], manifest)
+        box = jitter_box(box, rng)
         x, _ = make_input(s["img"], s["clicks"], s["pred"], s["sp"], manifest, box=box)
         y = resample_to_crop(s["gt"].astype(np.float32), box) >= 0.5
         x = x[0]
@@ -166,23 +211,21 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0)
 
 # ---- validation --------------------------------------------------------------------------------------------------
 def evaluate(model, bank: SliceBank, cases, manifest, n_clicks: int = 3) -> np.ndarray:
-    """Dice on the image grid after 1..n_clicks deterministic clicks, [len(cases), n_clicks]."""
+    """Dice on the image grid after 1..n_clicks deterministic clicks, [len(cases), n_clicks], with the SDK's passes
+    (the first click's second pass included when the manifest enables it)."""
     state = [{"gt": bank.gt(c), "img": bank.images[bank.cases[c][0]], "sp": bank.spacing[bank.cases[c][0]],
               "clicks": [], "pred": None} for c in cases]
     out = np.zeros((len(cases), n_clicks))
     for k in range(n_clicks):
-        xs, boxes, live = [], [], []
+        live = []
         for i, s in enumerate(state):
             click = deterministic_click(s["gt"], s["pred"] if s["pred"] is not None else np.zeros_like(s["gt"]))
-            if click is None:
-                continue
-            s["clicks"].append(click)
-            x, box = make_input(s["img"], s["clicks"], s["pred"], s["sp"], manifest)
-            xs.append(x[0]), boxes.append(box), live.append(i)
+            if click is not None:
+                s["clicks"].append(click)
+                live.append(i)
         if live:
-            logits = predict_logits(model, np.stack(xs))
-            for i, lg, box in zip(live, logits, boxes):
-                state[i]["pred"] = logits_to_mask(lg, box, state[i]["gt"].shape)
+            for i, m in zip(live, sdk_masks(model, [state[i] for i in live], manifest)):
+                state[i]["pred"] = m
         out[:, k] = [dice(s["pred"], s["gt"]) if s["pred"] is not None else 0.0 for s in state]
     return out
 
@@ -254,6 +297,14 @@ def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: Slice
         log(f"resumed from {last} at step {step}, {elapsed / 60:.1f} min")
     elif cfg.resume:
         log(f"no checkpoint at {last}; starting fresh")
+    if cfg.init and step == 0:
+        init = load_checkpoint(cfg.init)
+        init_manifest = ModelManifest.from_dict(init["manifest"], source=f"{cfg.init} manifest")
+        if int(init_manifest.model.get("width", 16)) != cfg.width or init_manifest.input_size != cfg.size:
+            raise ValueError(f"--init {cfg.init}: width {init_manifest.model.get('width')} / size "
+                             f"{init_manifest.input_size} differ from this run's {cfg.width} / {cfg.size}")
+        model.load_state_dict(init["model"])
+        log(f"initialised from {cfg.init} (its step {init.get('step')}, {init.get('elapsed_s', 0) / 60:.1f} min)")
     from ..data import split
 
     val_cases = val_bank.subset_evenly(cfg.val_per_class, np.random.default_rng(0)) if val_bank is not None and len(
