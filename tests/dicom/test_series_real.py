@@ -141,7 +141,7 @@ def test_pydicom_bundled_transfer_syntaxes_decode_to_the_same_pixels(variant):
     path = get_testdata_file(variant)
     ts = pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID
     if ts.is_compressed and not pydicom.pixels.get_decoder(ts).is_available:
-        pytest.skip(f"no decoder for {ts.name} here (JPEG-LS needs pyjpegls)")
+        pytest.skip(f"no decoder for {ts.name} here: install radseg[dicom] (pylibjpeg, pyjpegls)")
     vol = radseg.dicom.read_series(path)
     np.testing.assert_array_equal(vol.array, reference.array)
     np.testing.assert_allclose(vol.affine, reference.affine)
