@@ -13,11 +13,11 @@ produce); grids that would need interpolation are refused.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Optional
 
 import numpy as np
 
+from .._atomic import write_atomic
 from .errors import DicomError, require
 from .volume import Volume
 
@@ -57,18 +57,7 @@ def write_nifti(volume: Volume, path, array: Optional[np.ndarray] = None) -> str
     nib = require("nibabel")
     img = to_nifti(volume, array)
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    suffix = ".nii.gz" if path.endswith(".gz") else ".nii"
-    fd, tmp = tempfile.mkstemp(prefix=".radseg-", suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
-        nib.save(img, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_atomic(path, lambda tmp: nib.save(img, tmp), suffix=".nii.gz" if path.endswith(".gz") else ".nii")
 
 
 def read_nifti(path) -> Volume:
@@ -77,12 +66,7 @@ def read_nifti(path) -> Volume:
     The array keeps the stored dtype when the file has no scaling, else float (nibabel applies scl_slope/inter).
     """
     nib = require("nibabel")
-    img = nib.load(os.fspath(path))
-    data = np.asanyarray(img.dataobj)
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise DicomError(f"{path}: expected a 3D image, got shape {data.shape}")
+    img, data = _load_3d(nib, path)
     lps = _LPS_TO_RAS @ img.affine  # the flip is its own inverse
     cols = lps[:3, [2, 1, 0]]  # slice, row, col axes
     spacing = np.linalg.norm(cols, axis=0)
@@ -145,14 +129,20 @@ def read_nifti_onto(path, volume: Volume) -> np.ndarray:
         raise TypeError(f"volume must be a radseg.dicom.Volume, got {type(volume).__name__}")
     if not volume.is_regular:
         raise DicomError("volume has uneven slice steps; its grid cannot be matched to a NIfTI affine")
+    img, data = _load_3d(nib, path)
+    try:
+        axes, indices = grid_mapping(_LPS_TO_RAS @ img.affine, data.shape, volume)
+    except DicomError as exc:
+        raise DicomError(f"{path}: {exc}") from None
+    return np.ascontiguousarray(data.transpose(axes)[np.ix_(*indices)])
+
+
+def _load_3d(nib, path):
+    """(nibabel image, its data as a 3D array); a trailing axis of length 1 is dropped."""
     img = nib.load(os.fspath(path))
     data = np.asanyarray(img.dataobj)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
         raise DicomError(f"{path}: expected a 3D image, got shape {data.shape}")
-    try:
-        axes, indices = grid_mapping(_LPS_TO_RAS @ img.affine, data.shape, volume)
-    except DicomError as exc:
-        raise DicomError(f"{path}: {exc}") from None
-    return np.ascontiguousarray(data.transpose(axes)[np.ix_(*indices)])
+    return img, data

@@ -13,11 +13,11 @@ FRACTIONAL (thresholded at half of MaxFractionalValue) and LABELMAP segmentation
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Mapping, Optional
 
 import numpy as np
 
+from .._atomic import write_atomic
 from .codes import segment_codes
 from .errors import SegError, require
 from .volume import Volume
@@ -193,18 +193,7 @@ def _source_order(volume: Volume, sources) -> np.ndarray:
 
 
 def _save_atomic(ds, path) -> str:
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".radseg-", suffix=".dcm.part", dir=folder)
-    os.close(fd)
-    try:
-        ds.save_as(tmp, enforce_file_format=True)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_atomic(path, lambda tmp: ds.save_as(tmp, enforce_file_format=True), suffix=".dcm.part")
 
 
 # ---------------------------------------------------------------------------------------------------- reading
