@@ -16,7 +16,7 @@ def register(sub) -> None:
                                      "present is one case; averages over a structure's cases, then over structures.")
     c.add_argument("--model", default="click", help="bundled model name or exported model folder (default: click)")
     c.add_argument("--data", default=None, help="the shared data folder (default: $RADSEG_DATA or ../shared/data)")
-    c.add_argument("--out", required=True, help="output folder for eval.json and dice_vs_clicks.png")
+    c.add_argument("--out", required=True, help="output folder for eval.json, eval.md (model-card tables) and dice_vs_clicks.png")
     c.add_argument("--max-slices", type=int, default=None,
                    help="at most N slices per structure, evenly spread over its slices (default: all)")
     c.add_argument("--max-clicks", type=int, default=20, help="clicks per case; NoC is capped here (default 20)")
@@ -99,6 +99,7 @@ def run_click(args) -> int:
         "command": "radseg eval click " + " ".join(sys.argv[3:]) if sys.argv[1:3] == ["eval", "click"] else None,
     }
     report.write_json(out / "eval.json", summary, meta, report.case_records(results))
+    (out / "eval.md").write_text(report.markdown_tables(summary))
     png = None
     try:
         png = report.plot_dice_vs_clicks(out / "dice_vs_clicks.png", summary)
@@ -108,7 +109,7 @@ def run_click(args) -> int:
         print(json.dumps({"meta": meta, "summary": summary["groups"], "comparison": report.comparison(summary)}, indent=1))
     else:
         print(report.text_table(summary))
-        print(f"\n{len(results)} cases in {seconds:.0f} s on {model.backend}; wrote {out / 'eval.json'}"
+        print(f"\n{len(results)} cases in {seconds:.0f} s on {model.backend}; wrote {out / 'eval.json'}, eval.md"
               + (f" and {png}" if png else ""))
     return 0
 

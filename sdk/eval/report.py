@@ -91,6 +91,28 @@ def text_table(summary: dict, report_at=(1, 2, 3, 5, 10, 15)) -> str:
     return "\n".join(lines)
 
 
+def markdown_tables(summary: dict, report_at=(1, 2, 3, 5, 10, 15)) -> str:
+    """Markdown for a model card: a table of groups (with HD95 / MSD after 5 clicks and NoC), a table of structures
+    ("*" marks structures never in the training labels), and the paper's curves beside ours."""
+    dice_cols = " | ".join(f"Dice@{k}" for k in report_at)
+    rule = "|---" * (len(report_at) + 7) + "|"
+    lines = [f"| group | structures | cases | {dice_cols} | HD95@5 mm | MSD@5 mm | NoC@85 | NoC@90 |", rule]
+    for g, s in summary["groups"].items():
+        lines.append(f"| {g} | {len(s['structures'])} | {s['cases']} | "
+                     + " | ".join(f"{s['dice_at'][str(k)]:.3f}" for k in report_at)
+                     + f" | {s['hd95_at']['5']:.2f} | {s['msd_at']['5']:.2f} | {s['noc']['85']:.2f} | {s['noc']['90']:.2f} |")
+    lines += ["", f"| structure | cases | {dice_cols} | NoC@90 |", "|---" * (len(report_at) + 3) + "|"]
+    for key, s in summary["structures"].items():
+        lines.append(f"| {'' if s['seen'] else '*'}{key} | {s['cases']} | "
+                     + " | ".join(f"{s['dice_at'][str(k)]:.3f}" for k in report_at) + f" | {s['noc']['90']:.2f} |")
+    lines += ["", "| paper curve | paper | ours |", "|---|---|---|"]
+    for name, c in comparison(summary).items():
+        for source, ours in c["ours"].items():
+            paper = ", ".join(f"{k}: {v:.2f}" for k, v in c["paper"].items())
+            lines.append(f"| {name} vs {source} | {paper} | " + ", ".join(f"{k}: {v:.3f}" for k, v in ours.items()) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_dice_vs_clicks(path, summary: dict, title: str = "radseg click model: Dice against clicks") -> str:
     """Mean Dice after 1..N clicks per group (thick) and per structure (thin), with the paper's points."""
     import matplotlib

@@ -30,6 +30,7 @@ def test_eval_click_writes_json_and_plot(tmp_path, capsys):
     assert doc["meta"]["patients"] == {"btcv": ["sabs_02"], "chaos": ["chaos_t2_03"]}
     assert "spleen (seen)" in doc["comparison"]
     assert "[btcv_heldout]" in capsys.readouterr().out
+    assert "| btcv_heldout | 13 |" in (out / "eval.md").read_text()
     if (out / "dice_vs_clicks.png").exists():
         assert (out / "dice_vs_clicks.png").read_bytes()[:4] == b"\x89PNG"
 

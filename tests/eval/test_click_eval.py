@@ -129,6 +129,9 @@ def test_reports(tmp_path, tiny_model):
     assert doc["paper"]["spleen (seen)"]["5"] == 0.95
     assert len(doc["cases"]) == 2 and len(doc["cases"][0]["dice"]) == 20
     assert "synthetic/disc" in report.text_table(s)
+    md = report.markdown_tables(s).splitlines()
+    assert md[0].startswith("| group |") and any(line.startswith("| synthetic | 1 | 2 |") for line in md)
+    assert any(line.startswith("| synthetic/disc | 2 |") for line in md)
     pytest.importorskip("matplotlib")
     png = report.plot_dice_vs_clicks(tmp_path / "plot.png", s)
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
