@@ -98,5 +98,9 @@ def test_cli(tmp_path, checkpoint, capsys):
     man = ModelManifest.from_json(tmp_path / "c2" / "manifest.json")
     assert man.crop["initial_size_mm"] == 192.0
     assert man.extra["export"]["crop_overrides"]["initial_size_mm"]["checkpoint"] == 160.0
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "c4"), "--data", "",
+                 "--crop", "refine_first_click=false"]) == 0
+    assert ModelManifest.from_json(tmp_path / "c4" / "manifest.json").crop["refine_first_click"] is False
     assert main(["export", str(checkpoint), "--out", str(tmp_path / "c3"), "--crop", "initial_size_mm"]) == 2
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "c3"), "--crop", "refine_first_click=maybe"]) == 2
     assert main(["export", str(checkpoint), "--out", str(tmp_path / "c3"), "--crop", "bogus=1"]) == 1
