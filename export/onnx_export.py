@@ -101,11 +101,13 @@ def compare(model, onnx_path, manifest, xs: np.ndarray) -> float:
 
 
 def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1e-3, data="../shared/data",
-                      metrics_json=None, crop: dict | None = None) -> dict:
-    """Export `checkpoint` into `out_dir` (model.onnx + manifest.json) and verify it; returns a report dict.
+                      metrics_json=None, crop: dict | None = None, postprocess: dict | None = None) -> dict:
+    """Export `checkpoint` (a ``.pt`` file, or an exported model folder) into `out_dir` (model.onnx +
+    manifest.json) and verify it; returns a report dict.
 
-    `crop` overrides entries of the manifest's crop dict (e.g. {"initial_size_mm": 192}); the manifest validates
-    them and records the checkpoint's values under extra["export"]["crop_overrides"].
+    `crop` overrides entries of the manifest's crop dict (e.g. {"initial_size_mm": 192}), `postprocess` those of
+    its postprocess dict (e.g. {"keep_clicked_components": True}); the manifest validates them and records the
+    checkpoint's values under extra["export"]["crop_overrides"] / ["postprocess_overrides"].
     """
     import onnx
 
@@ -128,6 +130,14 @@ def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1
             raise ValueError(f"unknown crop parameter(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
         overrides = {k: {"checkpoint": manifest.crop.get(k), "exported": v} for k, v in crop.items()}
         manifest = manifest.replace(crop={**manifest.crop, **crop})
+    post_overrides = {}
+    if postprocess:
+        known = {"keep_clicked_components", "reach_mm"}
+        unknown = set(postprocess) - known
+        if unknown:
+            raise ValueError(f"unknown postprocess parameter(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
+        post_overrides = {k: {"checkpoint": manifest.postprocess.get(k), "exported": v} for k, v in postprocess.items()}
+        manifest = manifest.replace(postprocess={**manifest.postprocess, **postprocess})
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = export_model(model, manifest, out / "model.onnx", opset=opset)
@@ -144,7 +154,8 @@ def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1
                           f"{tolerance:g}; the ONNX file at {onnx_path} should not be used")
     manifest = manifest.replace(extra={**manifest.extra, "export": {
         "opset": opset, "max_abs_logit_diff_vs_torch": diff, "verified_on": source,
-        "dynamic_axes": "batch, height, width (multiples of 16)", "crop_overrides": overrides}})
+        "dynamic_axes": "batch, height, width (multiples of 16)", "crop_overrides": overrides,
+        "postprocess_overrides": post_overrides}})
     manifest_path = manifest.to_json(out / "manifest.json")
     return {"onnx": str(onnx_path), "manifest": str(manifest_path), "max_abs_diff": diff,
             "inputs": f"{len(xs)} at {xs.shape[-1]}x{xs.shape[-1]} + 3 zero-padded to {s2}x{s2}", "source": source, "onnx_mb": onnx_path.stat().st_size / 2 ** 20}

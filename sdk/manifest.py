@@ -39,6 +39,8 @@ class ModelManifest:
             "min_size_px": smallest box side in image pixels, "initial_size_mm": box side when there is no mask yet,
             "refine_first_click": re-run the first click in the box around its own mask (optional, default false;
             see `radseg.click.preprocess.refine_box`)}.
+        postprocess: {"keep_clicked_components": keep only the mask's components within "reach_mm" of a positive
+            click (optional, default false; see `radseg.click.postprocess`)}.
         model: architecture description (name, width, ...); informative.
         training: data, split, steps, wall time, the reproduce command.
         metrics: evaluation numbers.
@@ -55,6 +57,7 @@ class ModelManifest:
     guidance: dict = field(default_factory=lambda: {"sigma_px": 2.0, "scale": "max"})
     crop: dict = field(default_factory=lambda: {"expand": 1.5, "min_size_mm": 32.0, "min_size_px": 24,
                                                 "initial_size_mm": 160.0})
+    postprocess: dict = field(default_factory=dict)
     model: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
@@ -126,7 +129,7 @@ def _validate(m: ModelManifest) -> None:
         v = getattr(m, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    for name in ("intensity", "guidance", "crop", "model", "training", "metrics", "extra"):
+    for name in ("intensity", "guidance", "crop", "postprocess", "model", "training", "metrics", "extra"):
         if not isinstance(getattr(m, name), dict):
             raise ValueError(f"{name} must be a dict, got {type(getattr(m, name)).__name__}")
     if not m.intensity:
@@ -153,6 +156,12 @@ def _validate(m: ModelManifest) -> None:
             raise ValueError(f"crop.{key} must be a positive number, got {v!r}")
     if not isinstance(m.crop.get("refine_first_click", False), bool):
         raise ValueError(f"crop.refine_first_click must be true or false, got {m.crop.get('refine_first_click')!r}")
+    if not isinstance(m.postprocess.get("keep_clicked_components", False), bool):
+        raise ValueError("postprocess.keep_clicked_components must be true or false, got "
+                         f"{m.postprocess.get('keep_clicked_components')!r}")
+    reach = m.postprocess.get("reach_mm", 3.0)
+    if not (_finite(reach) and float(reach) >= 0):
+        raise ValueError(f"postprocess.reach_mm must be a non-negative number, got {reach!r}")
 
 
 def _finite(v: Any) -> bool:
@@ -180,6 +189,7 @@ def default_click_manifest(input_size: int = 96, **overrides) -> ModelManifest:
         guidance={"sigma_px": 2.0, "scale": "max"},
         crop={"expand": 1.5, "min_size_mm": 32.0, "min_size_px": 24, "initial_size_mm": 160.0,
               "refine_first_click": True},
+        postprocess={"keep_clicked_components": True, "reach_mm": 3.0},
     )
     fields.update(overrides)
     return ModelManifest(**fields)

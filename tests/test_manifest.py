@@ -45,7 +45,8 @@ def test_missing_and_corrupt_files(tmp_path):
     {"intensity": {"CT": {"method": "window", "low": 5.0, "high": 5.0}}},
     {"intensity": {"MR": {"method": "percentile", "low": -1.0, "high": 99.0}}},
     {"guidance": {"sigma_px": 0.0}}, {"crop": {"expand": 0.5}}, {"crop": {"min_size_mm": float("nan")}},
-    {"crop": {"refine_first_click": "yes"}},
+    {"crop": {"refine_first_click": "yes"}}, {"postprocess": {"keep_clicked_components": 1}},
+    {"postprocess": {"reach_mm": -2.0}}, {"postprocess": []},
 ])
 def test_invalid_fields_are_refused(change):
     with pytest.raises(ValueError):

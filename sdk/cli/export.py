@@ -12,7 +12,8 @@ import sys
 def register(sub) -> None:
     p = sub.add_parser("export", help="export a checkpoint to ONNX + manifest, verified against torch",
                        description=__doc__.split("\n", 1)[1])
-    p.add_argument("checkpoint", help="a .pt checkpoint written by `radseg train` (e.g. runs/click/final.pt)")
+    p.add_argument("checkpoint", help="a .pt checkpoint written by `radseg train` (e.g. runs/click/final.pt), or an "
+                                      "exported model folder (re-export with other manifest parameters)")
     p.add_argument("--out", required=True, help="output folder (created); gets model.onnx and manifest.json")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (17)")
     p.add_argument("--tolerance", type=float, default=1e-3, help="max abs logit difference allowed (1e-3)")
@@ -21,31 +22,48 @@ def register(sub) -> None:
     p.add_argument("--crop", action="append", default=[], metavar="KEY=VALUE",
                    help="override a crop parameter of the manifest, e.g. initial_size_mm=192 or refine_first_click=false "
                         "(repeatable)")
+    p.add_argument("--postprocess", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a post-processing parameter, e.g. keep_clicked_components=false or reach_mm=5 "
+                        "(repeatable)")
     p.set_defaults(func=run)
+
+
+#: Manifest parameters that take true/false rather than a number.
+_BOOLEAN = {"refine_first_click", "keep_clicked_components"}
+
+
+def parse_overrides(items, flag: str) -> dict:
+    """["KEY=VALUE", ...] -> {key: float or bool}; ValueError naming `flag` and the bad item."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if key in _BOOLEAN and value.lower() in ("true", "false"):
+            out[key] = value.lower() == "true"
+            continue
+        try:
+            out[key] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key or key in _BOOLEAN:
+            raise ValueError(f"{flag} wants KEY=NUMBER (e.g. initial_size_mm=192) or "
+                             f"{'|'.join(sorted(_BOOLEAN))}=true|false, got {item!r}")
+    return out
 
 
 def run(args) -> int:
     from radseg.cli import EXIT_FAILURE
     from radseg.export.onnx_export import ExportError, export_checkpoint
 
-    crop = {}
-    for item in args.crop:
-        key, sep, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if key == "refine_first_click" and value.lower() in ("true", "false"):
-            crop[key] = value.lower() == "true"
-            continue
-        try:
-            crop[key] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not key:
-            print(f"radseg export: --crop wants KEY=NUMBER (e.g. initial_size_mm=192) or refine_first_click=true|false, "
-                  f"got {item!r}", file=sys.stderr)
-            return 2
+    try:
+        crop, post = parse_overrides(args.crop, "--crop"), parse_overrides(args.postprocess, "--postprocess")
+    except ValueError as exc:
+        print(f"radseg export: {exc}", file=sys.stderr)
+        return 2
     try:
         report = export_checkpoint(args.checkpoint, args.out, opset=args.opset, tolerance=args.tolerance,
-                                   data=args.data, metrics_json=args.metrics, crop=crop or None)
+                                   data=args.data, metrics_json=args.metrics, crop=crop or None,
+                                   postprocess=post or None)
     except (FileNotFoundError, ValueError, ExportError) as exc:
         print(f"radseg export: {exc}", file=sys.stderr)
         return EXIT_FAILURE

@@ -4,6 +4,7 @@ Example (the bundled model's run, see sdk/models/click/MODEL_CARD.md):
     radseg train click --data ../shared/data --out runs/click --minutes 50
     radseg train click --out runs/click --minutes 60 --resume      # continue to a 60-minute total
     radseg train click --out runs/click_ft --init runs/click/final.pt --lr 1e-3 --minutes 90   # fine-tune
+    radseg train click --out runs/click_ft --init sdk/models/click --lr 5e-4 --minutes 90     # from an export
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, default=None, help="train this many steps instead of --minutes")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt when it exists")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
-                   help="start from this checkpoint's weights with a fresh optimizer and schedule (fine-tuning)")
+                   help="start from this checkpoint's weights with a fresh optimizer and schedule (fine-tuning); "
+                        "an exported model folder (e.g. sdk/models/click) works too, with BatchNorm frozen")
     p.add_argument("--size", type=int, default=96, help="working resolution S, a multiple of 16 (96)")
     p.add_argument("--width", type=int, default=16, help="U-Net width: channels of the first block (16)")
     p.add_argument("--batch", type=int, default=16, help="batch size (16)")

@@ -25,7 +25,7 @@ import numpy as np
 
 from .._validate import as_spacing
 from ..manifest import ModelManifest
-from . import preprocess
+from . import postprocess, preprocess
 
 #: Images must be at least this many pixels on each side, and at most MAX_SIDE (a 2D slice, not a mosaic).
 MIN_SIDE = 8
@@ -98,7 +98,8 @@ class ClickModel:
 
         One network pass in `box` (default: `preprocess.crop_box` around the clicks and `mask`); on a first click
         whose mask calls for a better-fitting box (`preprocess.refine_box`, when the manifest enables it) a
-        second pass in that box. A caller-given box is kept as it is (a drag must not move the crop).
+        second pass in that box. A caller-given box is kept as it is (a drag must not move the crop). Then the
+        manifest's post-processing (`radseg.click.postprocess`: keep the components the positive clicks touch).
         """
         timing = {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0, "passes": 0}
         out, used = self._one_pass(norm_image, clicks, mask, spacing, box, timing)
@@ -108,6 +109,10 @@ class ClickModel:
             timing["postprocess"] += time.perf_counter() - t0
             if refined is not None:
                 out, used = self._one_pass(norm_image, clicks, mask, spacing, refined, timing)
+        if self.manifest.postprocess:
+            t0 = time.perf_counter()
+            out = postprocess.apply_manifest(out, clicks, spacing, self.manifest.postprocess)
+            timing["postprocess"] += time.perf_counter() - t0
         return out, used, timing
 
     def _one_pass(self, norm_image, clicks, mask, spacing, box, timing):

@@ -104,3 +104,20 @@ def test_cli(tmp_path, checkpoint, capsys):
     assert main(["export", str(checkpoint), "--out", str(tmp_path / "c3"), "--crop", "initial_size_mm"]) == 2
     assert main(["export", str(checkpoint), "--out", str(tmp_path / "c3"), "--crop", "refine_first_click=maybe"]) == 2
     assert main(["export", str(checkpoint), "--out", str(tmp_path / "c3"), "--crop", "bogus=1"]) == 1
+
+
+def test_cli_postprocess_overrides_and_re_export_of_a_folder(tmp_path, checkpoint):
+    from radseg.cli import main
+
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "p1"), "--data", "",
+                 "--postprocess", "keep_clicked_components=false", "--postprocess", "reach_mm=5"]) == 0
+    man = ModelManifest.from_json(tmp_path / "p1" / "manifest.json")
+    assert man.postprocess == {"keep_clicked_components": False, "reach_mm": 5.0}
+    assert man.extra["export"]["postprocess_overrides"]["keep_clicked_components"] == {"checkpoint": True,
+                                                                                       "exported": False}
+    # an exported folder is a valid source: its weights are rebuilt from the ONNX file (BatchNorm folded)
+    assert main(["export", str(tmp_path / "p1"), "--out", str(tmp_path / "p2"), "--data", "",
+                 "--postprocess", "keep_clicked_components=true"]) == 0
+    assert ModelManifest.from_json(tmp_path / "p2" / "manifest.json").postprocess["keep_clicked_components"] is True
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "p3"), "--postprocess", "reach_mm=far"]) == 2
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "p3"), "--postprocess", "bogus=1"]) == 1

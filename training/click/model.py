@@ -25,12 +25,15 @@ class ClickUNet(nn.Module):
 
     depth = 4
 
-    def __init__(self, in_channels: int = 3, width: int = 16):
+    def __init__(self, in_channels: int = 3, width: int = 16, freeze_bn: bool = False):
         super().__init__()
         if not (isinstance(width, int) and width >= 1):
             raise ValueError(f"width must be a positive integer, got {width!r}")
         ch = [width * 2 ** i for i in range(self.depth + 1)]
         self.in_channels, self.width = in_channels, width
+        #: Keep every BatchNorm in eval mode (running statistics, no updates) even in train(): for fine-tuning a
+        #: network whose statistics were folded away (`radseg.training.click.from_onnx`) or with tiny batches.
+        self.freeze_bn = bool(freeze_bn)
         self.down = nn.ModuleList([_block(in_channels if i == 0 else ch[i - 1], ch[i]) for i in range(self.depth)])
         self.pool = nn.MaxPool2d(2)
         self.bottleneck = _block(ch[-2], ch[-1])
@@ -38,6 +41,14 @@ class ClickUNet(nn.Module):
                                      for i in reversed(range(self.depth))])
         self.up = nn.ModuleList([_block(2 * ch[i], ch[i]) for i in reversed(range(self.depth))])
         self.head = nn.Conv2d(ch[0], 1, 1)
+
+    def train(self, mode: bool = True) -> "ClickUNet":
+        super().train(mode)
+        if mode and self.freeze_bn:
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from radseg.click.postprocess import apply_manifest
 from radseg.click.preprocess import crop_box, logits_to_mask, make_input, refine_box, resample_to_crop, CropBox
 from radseg.click.robot import deterministic_click, first_click, next_click
 from radseg.manifest import ModelManifest, default_click_manifest
@@ -58,7 +59,8 @@ class TrainConfig:
     channels_last: bool = True  # measured faster on the CPU for these narrow convolutions
     seed: int = 4242  # the paper's seed
     resume: bool = False
-    init: str | None = None  # start from this checkpoint's weights (fine-tuning: fresh optimizer and schedule)
+    init: str | None = None  # start from this checkpoint's (or exported model folder's) weights: fine-tuning
+    freeze_bn: bool | None = None  # BatchNorm in eval mode throughout; None: on when `init` is a model folder
     log_every: int = 25
 
 
@@ -124,8 +126,8 @@ def predict_masks(model, state, manifest, boxes=None) -> tuple[list, list]:
 
 def sdk_masks(model, state, manifest) -> list:
     """The masks the SDK's `click` would return for each case's clicks: one pass in the box around the clicks and
-    current mask, and for cases at their first click (no "pred" yet) the second pass of `refine_box` when the
-    manifest enables it."""
+    current mask, for cases at their first click (no "pred" yet) the second pass of `refine_box` when the
+    manifest enables it, then the manifest's post-processing (`radseg.click.postprocess`)."""
     masks, boxes = predict_masks(model, state, manifest)
     if manifest.crop.get("refine_first_click", False):
         again = [(i, refine_box(s["gt"].shape, s["clicks"], masks[i], s["sp"], manifest, boxes[i]))
@@ -135,6 +137,8 @@ def sdk_masks(model, state, manifest) -> list:
             redo, _ = predict_masks(model, [state[i] for i, _ in again], manifest, [b for _, b in again])
             for (i, _), m in zip(again, redo):
                 masks[i] = m
+    if manifest.postprocess:
+        masks = [apply_manifest(m, s["clicks"], s["sp"], manifest.postprocess) for m, s in zip(masks, state)]
     return masks
 
 
@@ -248,7 +252,14 @@ def save_checkpoint(path: pathlib.Path, **state) -> None:
 
 
 def load_checkpoint(path) -> dict:
+    """A checkpoint dict from a ``.pt`` file, or rebuilt from an exported model folder (``model.onnx`` +
+    ``manifest.json``; its BatchNorms are folded, see `from_onnx`). FileNotFoundError / ValueError say what is
+    wrong."""
     path = pathlib.Path(path)
+    if path.is_dir():
+        from .from_onnx import checkpoint_from_folder
+
+        return checkpoint_from_folder(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
@@ -281,7 +292,8 @@ def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: Slice
         train_bank, val_bank = build_banks(cfg, manifest, log)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    model = ClickUNet(3, cfg.width)
+    freeze_bn = cfg.freeze_bn if cfg.freeze_bn is not None else bool(cfg.init and pathlib.Path(cfg.init).is_dir())
+    model = ClickUNet(3, cfg.width, freeze_bn=freeze_bn)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -304,7 +316,8 @@ def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: Slice
             raise ValueError(f"--init {cfg.init}: width {init_manifest.model.get('width')} / size "
                              f"{init_manifest.input_size} differ from this run's {cfg.width} / {cfg.size}")
         model.load_state_dict(init["model"])
-        log(f"initialised from {cfg.init} (its step {init.get('step')}, {init.get('elapsed_s', 0) / 60:.1f} min)")
+        log(f"initialised from {cfg.init} (its step {init.get('step')}, {(init.get('elapsed_s') or 0) / 60:.1f} min)"
+            + ("; BatchNorm frozen" if freeze_bn else ""))
     from ..data import split
 
     val_cases = val_bank.subset_evenly(cfg.val_per_class, np.random.default_rng(0)) if val_bank is not None and len(
