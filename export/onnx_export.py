@@ -100,6 +100,19 @@ def compare(model, onnx_path, manifest, xs: np.ndarray) -> float:
     return float(np.abs(got - want).max())
 
 
+def metrics_from_eval(d: dict) -> dict:
+    """An ``eval.json`` written by `radseg eval click` (keys "meta", "summary", ...) -> {"evaluation": {...}}, the
+    manifest's metrics entry (the per-case records are left out); any other JSON object is returned as it is."""
+    if not ("meta" in d and "summary" in d):
+        return d
+    meta, summary = d["meta"], d["summary"]
+    return {"evaluation": {
+        "command": meta.get("command"), "protocol": meta.get("protocol"),
+        "max_slices_per_structure": meta.get("max_slices"), "cases": meta.get("cases"),
+        "patients": meta.get("patients"), "groups": summary.get("groups", {}),
+        "structures": summary.get("structures", {}), "paper": d.get("paper"), "comparison": d.get("comparison")}}
+
+
 def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1e-3, data="../shared/data",
                       metrics_json=None, crop: dict | None = None, postprocess: dict | None = None) -> dict:
     """Export `checkpoint` (a ``.pt`` file, or an exported model folder) into `out_dir` (model.onnx +
@@ -121,6 +134,7 @@ def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1
         extra = json.loads(pathlib.Path(metrics_json).read_text())
         if not isinstance(extra, dict):
             raise ValueError(f"{metrics_json}: metrics must be a JSON object")
+        extra = metrics_from_eval(extra)
         manifest = manifest.replace(metrics={**manifest.metrics, **extra})
     overrides = {}
     if crop:

@@ -18,7 +18,8 @@ def register(sub) -> None:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (17)")
     p.add_argument("--tolerance", type=float, default=1e-3, help="max abs logit difference allowed (1e-3)")
     p.add_argument("--data", default="../shared/data", help="where real verification inputs come from")
-    p.add_argument("--metrics", default=None, metavar="JSON", help="merge this JSON object into manifest.metrics")
+    p.add_argument("--metrics", default=None, metavar="JSON", help="merge this JSON object into manifest.metrics (an eval.json of "
+                        "`radseg eval click` becomes metrics.evaluation)")
     p.add_argument("--crop", action="append", default=[], metavar="KEY=VALUE",
                    help="override a crop parameter of the manifest, e.g. initial_size_mm=192 or refine_first_click=false "
                         "(repeatable)")

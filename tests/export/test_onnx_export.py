@@ -106,6 +106,19 @@ def test_cli(tmp_path, checkpoint, capsys):
     assert main(["export", str(checkpoint), "--out", str(tmp_path / "c3"), "--crop", "bogus=1"]) == 1
 
 
+def test_metrics_from_an_eval_json(tmp_path, checkpoint):
+    ev = {"meta": {"command": "radseg eval click ...", "protocol": "p", "max_slices": 3, "cases": 9,
+                   "patients": {"btcv": ["sabs_02"]}},
+          "summary": {"groups": {"seen": {"dice_at": {"1": 0.5}}}, "structures": {"btcv/liver": {}}},
+          "paper": {"reference": "seed 003"}, "comparison": {}, "cases": [{"dice": [0.5]}]}
+    path = tmp_path / "eval.json"
+    path.write_text(json.dumps(ev))
+    export_checkpoint(checkpoint, tmp_path / "m", data=None, metrics_json=path)
+    got = ModelManifest.from_json(tmp_path / "m" / "manifest.json").metrics["evaluation"]
+    assert got["groups"]["seen"]["dice_at"]["1"] == 0.5 and got["cases"] == 9 and "cases" not in got["groups"]
+    assert got["max_slices_per_structure"] == 3 and got["paper"]["reference"] == "seed 003"
+
+
 def test_cli_postprocess_overrides_and_re_export_of_a_folder(tmp_path, checkpoint):
     from radseg.cli import main
 
