@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="start from this checkpoint's weights with a fresh optimizer and schedule (fine-tuning); "
                         "an exported model folder (e.g. sdk/models/click) works too, with BatchNorm frozen")
+    p.add_argument("--freeze-bn", action="store_true", default=None,
+                   help="keep BatchNorm in eval mode (running statistics) throughout; on by itself for --init FOLDER")
     p.add_argument("--size", type=int, default=96, help="working resolution S, a multiple of 16 (96)")
     p.add_argument("--width", type=int, default=16, help="U-Net width: channels of the first block (16)")
     p.add_argument("--batch", type=int, default=16, help="batch size (16)")
@@ -54,7 +56,8 @@ def run(args) -> int:
     cfg = TrainConfig(data=args.data, out=args.out, minutes=args.minutes, steps=args.steps, size=args.size,
                       width=args.width, batch=args.batch, lr=args.lr, max_corrections=args.max_corrections,
                       bce_weight=args.bce_weight, threads=args.threads, val_every_min=args.val_every,
-                      ckpt_every_min=args.ckpt_every, seed=args.seed, resume=args.resume, init=args.init)
+                      ckpt_every_min=args.ckpt_every, seed=args.seed, resume=args.resume, init=args.init,
+                      freeze_bn=args.freeze_bn)
     command = "radseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     if args.init:  # a missing or foreign checkpoint: a one-line error before the data is loaded
         from radseg.cli import EXIT_FAILURE

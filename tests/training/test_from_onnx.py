@@ -107,3 +107,9 @@ def test_fine_tuning_from_a_folder_freezes_batchnorm(exported, tmp_path, tiny_ba
     state = torch.load(final, weights_only=False)["model"]
     assert torch.all(state["down.0.1.running_mean"] == 0)
     assert torch.allclose(state["down.0.1.running_var"], torch.full_like(state["down.0.1.running_var"], 1 - 1e-5))
+    manifest = torch.load(final, weights_only=False)["manifest"]
+    assert manifest["training"]["initialised_from"]["path"] == str(root / "model")
+    # a resumed fine-tune keeps the record of what it started from
+    train(TrainConfig(**{**cfg.__dict__, "steps": 3, "resume": True}), tiny_bank, tiny_bank, log=logs.append)
+    resumed = load_checkpoint(tmp_path / "ft" / "last.pt")
+    assert resumed["step"] == 3 and resumed["manifest"]["training"]["initialised_from"]["path"] == str(root / "model")

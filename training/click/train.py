@@ -298,12 +298,14 @@ def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: Slice
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, elapsed, history, seen = 0, 0.0, [], 0
+    init_summary = None  # what a fine-tuned model started from, recorded in its manifest
     last = out / "last.pt"
     if cfg.resume and last.is_file():
         ckpt = load_checkpoint(last)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         step, elapsed, history, seen = ckpt["step"], ckpt["elapsed_s"], ckpt.get("history", []), ckpt.get("seen", 0)
+        init_summary = ckpt.get("init_summary")
         rng.bit_generator.state = ckpt["rng"]
         torch.set_rng_state(ckpt["torch_rng"])
         log(f"resumed from {last} at step {step}, {elapsed / 60:.1f} min")
@@ -316,6 +318,10 @@ def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: Slice
             raise ValueError(f"--init {cfg.init}: width {init_manifest.model.get('width')} / size "
                              f"{init_manifest.input_size} differ from this run's {cfg.width} / {cfg.size}")
         model.load_state_dict(init["model"])
+        t = init_manifest.training
+        init_summary = {"path": str(cfg.init), "steps": t.get("steps"), "samples_seen": t.get("samples_seen"),
+                        "wall_minutes": t.get("wall_minutes"), "command": t.get("command"),
+                        "initialised_from": t.get("initialised_from")}
         log(f"initialised from {cfg.init} (its step {init.get('step')}, {(init.get('elapsed_s') or 0) / 60:.1f} min)"
             + ("; BatchNorm frozen" if freeze_bn else ""))
     from ..data import split
@@ -333,12 +339,13 @@ def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: Slice
             training={"data": ["btcv_sabs_ct (CT, 13 organs)", "chaos_t2_mri (MR T2-SPIR, liver and kidneys)"],
                       "split": split.as_dict(), "steps": step, "samples_seen": seen,
                       "wall_minutes": round(elapsed / 60, 2), "config": dataclasses.asdict(cfg),
-                      "command": command or "", "validation_history": history})
+                      "command": command or "", "validation_history": history,
+                      **({"initialised_from": init_summary} if init_summary else {})})
 
     def checkpoint(path):
         save_checkpoint(path, model=model.state_dict(), optimizer=opt.state_dict(), step=step, elapsed_s=elapsed,
                         seen=seen, history=history, rng=rng.bit_generator.state, torch_rng=torch.get_rng_state(),
-                        config=dataclasses.asdict(cfg), manifest=full_manifest().to_dict())
+                        config=dataclasses.asdict(cfg), manifest=full_manifest().to_dict(), init_summary=init_summary)
 
     def validate():
         if not len(val_cases):
