@@ -100,6 +100,24 @@ def compare(model, onnx_path, manifest, xs: np.ndarray) -> float:
     return float(np.abs(got - want).max())
 
 
+#: Manifest parameters `export_checkpoint` may override, per manifest section.
+CROP_KEYS = frozenset({"expand", "min_size_mm", "min_size_px", "initial_size_mm", "refine_first_click"})
+POSTPROCESS_KEYS = frozenset({"keep_clicked_components", "reach_mm"})
+
+
+def _override(manifest, section: str, values: dict | None, known) -> tuple:
+    """(manifest with `values` merged into its `section` dict, {key: {"checkpoint": old, "exported": new}});
+    ValueError for keys outside `known`. The manifest validates the new values."""
+    if not values:
+        return manifest, {}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ValueError(f"unknown {section} parameter(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
+    old = getattr(manifest, section)
+    record = {k: {"checkpoint": old.get(k), "exported": v} for k, v in values.items()}
+    return manifest.replace(**{section: {**old, **values}}), record
+
+
 def metrics_from_eval(d: dict) -> dict:
     """An ``eval.json`` written by `radseg eval click` (keys "meta", "summary", ...) -> {"evaluation": {...}}, the
     manifest's metrics entry (the per-case records are left out); any other JSON object is returned as it is."""
@@ -136,22 +154,8 @@ def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1
             raise ValueError(f"{metrics_json}: metrics must be a JSON object")
         extra = metrics_from_eval(extra)
         manifest = manifest.replace(metrics={**manifest.metrics, **extra})
-    overrides = {}
-    if crop:
-        known = {"expand", "min_size_mm", "min_size_px", "initial_size_mm", "refine_first_click"}
-        unknown = set(crop) - known
-        if unknown:
-            raise ValueError(f"unknown crop parameter(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
-        overrides = {k: {"checkpoint": manifest.crop.get(k), "exported": v} for k, v in crop.items()}
-        manifest = manifest.replace(crop={**manifest.crop, **crop})
-    post_overrides = {}
-    if postprocess:
-        known = {"keep_clicked_components", "reach_mm"}
-        unknown = set(postprocess) - known
-        if unknown:
-            raise ValueError(f"unknown postprocess parameter(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
-        post_overrides = {k: {"checkpoint": manifest.postprocess.get(k), "exported": v} for k, v in postprocess.items()}
-        manifest = manifest.replace(postprocess={**manifest.postprocess, **postprocess})
+    manifest, overrides = _override(manifest, "crop", crop, CROP_KEYS)
+    manifest, post_overrides = _override(manifest, "postprocess", postprocess, POSTPROCESS_KEYS)
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = export_model(model, manifest, out / "model.onnx", opset=opset)

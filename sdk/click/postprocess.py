@@ -3,7 +3,7 @@
 The network answers every click from the crop alone (it does not see the previous mask), so a wide crop, such as
 the first click's 160 mm box, can light up a second organ of the same look (the other kidney, a loop of bowel)
 away from every positive click. An interactive tool keeps what the user pointed at: connected components that
-touch a positive click (within `reach_px`), the behaviour of the region-growing and graph-cut tools radiologists
+touch a positive click (within `reach_mm`), the behaviour of the region-growing and graph-cut tools radiologists
 know. A structure in several pieces on one slice keeps each piece the user clicked; a missed piece gets the next
 positive click, and that click keeps it.
 

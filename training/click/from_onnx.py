@@ -33,10 +33,6 @@ def _convs_in_forward_order(model: ClickUNet) -> list:
     return out
 
 
-def _upconvs_in_forward_order(model: ClickUNet) -> list:
-    return list(model.upconv)
-
-
 def state_from_onnx(onnx_path, manifest: ModelManifest) -> ClickUNet:
     """A `ClickUNet` (eval mode) whose eval-mode output equals the ONNX graph's logits.
 
@@ -53,7 +49,7 @@ def state_from_onnx(onnx_path, manifest: ModelManifest) -> ClickUNet:
     inits = {t.name: np.array(numpy_helper.to_array(t)) for t in graph.initializer}  # writable copies
     width = int(manifest.model.get("width", 16))
     model = ClickUNet(manifest.in_channels, width)
-    convs, upconvs = _convs_in_forward_order(model), _upconvs_in_forward_order(model)
+    convs, upconvs = _convs_in_forward_order(model), list(model.upconv)
     conv_nodes = [n for n in graph.node if n.op_type == "Conv"]
     up_nodes = [n for n in graph.node if n.op_type == "ConvTranspose"]
     if len(conv_nodes) != len(convs) or len(up_nodes) != len(upconvs):
