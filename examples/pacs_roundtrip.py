@@ -5,8 +5,11 @@
     python examples/pacs_roundtrip.py --url http://host:8042/dicom-web   # an existing DICOMweb server
 
 Steps, each through `dicomweb-client` against the PACS:
-1. STOW-RS: upload the series (instances with blank Study/Series/SOP UIDs, as some anonymisers leave them, get
-   fresh UIDs first: a PACS indexes by them).
+1. STOW-RS: upload the series. A PACS indexes instances by their UIDs, so instances with blank Study/Series/SOP
+   UIDs (as some anonymisers leave them) get them first from `radseg.dicom.fill_missing_uids`, the same documented
+   code as ``write_seg(..., fill_missing_uids=True)``: SOP UIDs from the file meta where it holds them, else new
+   ones, one new Study/Series/FrameOfReference UID for the series; it warns (RadsegWarning) naming what it
+   generated. A blank PatientID becomes "RADSEG-DEMO" (not a UID; some PACS refuse an empty one).
 2. QIDO-RS: find the series and count its instances; WADO-RS: retrieve them into memory.
 3. `radseg.dicom.read_series` on the retrieved datasets; segment: a classical body outline and bone mask
    (HU thresholds, closing, hole filling, largest component, from `radseg.geometry`), or, with ``--click S R C``,
@@ -38,25 +41,19 @@ SHARED_CT = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "dat
 
 # ------------------------------------------------------------------------------------------------ input
 def local_datasets(folder) -> list:
-    """All DICOM files under `folder` as pydicom Datasets, blank UIDs filled (one new study/series UID each)."""
+    """All DICOM files under `folder` (one series) as pydicom Datasets, ready to upload.
+
+    Missing UIDs are filled by `radseg.dicom.fill_missing_uids` (warns naming what it generated; the files on
+    disk are not modified), a blank PatientID becomes "RADSEG-DEMO".
+    """
     import pydicom
-    from pydicom.uid import generate_uid
 
     paths = sorted(p for p in pathlib.Path(folder).rglob("*") if p.is_file())
     datasets = [pydicom.dcmread(p) for p in paths]
     if not datasets:
         raise SystemExit(f"no files under {folder}")
-    study, series = generate_uid(), generate_uid()
+    radseg.dicom.fill_missing_uids(datasets)  # a PACS indexes by UID; the SEG then references these
     for ds in datasets:
-        if not str(ds.get("StudyInstanceUID", "")):
-            ds.StudyInstanceUID = study
-        if not str(ds.get("SeriesInstanceUID", "")):
-            ds.SeriesInstanceUID = series
-        if not str(ds.get("SOPInstanceUID", "")):
-            ds.SOPInstanceUID = generate_uid()
-            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        if not str(ds.get("SOPClassUID", "")):
-            ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
         if not str(ds.get("PatientID", "")):
             ds.PatientID = "RADSEG-DEMO"
     return datasets
@@ -81,7 +78,7 @@ def classical_masks(volume) -> dict:
     else:
         body_seed = img > np.percentile(img, 60)
     body = np.zeros(img.shape, dtype=bool)
-    for s in range(img.shape[0]):  # slice by slice, as the body model does
+    for s in range(img.shape[0]):  # slice by slice: threshold, closing, hole filling (classical, not a model)
         m = g.binary_closing(body_seed[s], 3)
         m = g.fill_holes(m)
         body[s] = g.keep_largest(m, 1) if m.any() else m

@@ -1,6 +1,6 @@
 """radseg: interactive segmentation of CT and MR images, deployable without PyTorch.
 
-`import radseg` needs numpy and the native extension only; ONNX Runtime, TensorRT, pydicom, highdicom, OpenCV and
+`import radseg` needs numpy and the native extension only; ONNX Runtime, pydicom, highdicom, OpenCV and
 torch are imported where they are used (a test guards this).
 
 Conventions: arrays are [slices, rows, cols]; points are (row, col) in 2D and (slice, row, col) in 3D, in voxels;
@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 from . import _native  # noqa: F401  (fail at import if the extension was not built)
 from . import geometry, metrics  # noqa: E402
+from .errors import RadsegWarning  # noqa: E402
 from .load import load  # noqa: E402  (radseg.load("click"); binds the function over the submodule's name)
 
 # Submodules that pull optional dependencies load on first attribute access (PEP 562).
@@ -28,4 +29,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'radseg' has no attribute {name!r}")
 
 
-__all__ = ["geometry", "metrics", "load", "__version__"]
+__all__ = ["geometry", "metrics", "load", "RadsegWarning", "__version__"]

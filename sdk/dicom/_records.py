@@ -50,7 +50,9 @@ def read_header(path: str):
     try:
         return pydicom.dcmread(path, defer_size="64 KB")
     except pydicom.errors.InvalidDicomError as exc:
-        raise DicomFileError(path, f"not a DICOM file ({exc})") from None
+        # pydicom's own text ends in "Use force=True to force reading", advice for its API, not ours
+        raise DicomFileError(path, "not a DICOM file (no 'DICM' marker after the 128-byte preamble, no file meta "
+                                   "header)") from None
     except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DicomFileError(path, f"unreadable DICOM header, the file may be truncated ({type(exc).__name__}: {exc})") from None
 
@@ -165,28 +167,50 @@ def _is_dataset(obj) -> bool:
     return type(obj).__module__.startswith("pydicom") and hasattr(obj, "dir") and hasattr(obj, "file_meta")
 
 
-def collect_files(path_or_files) -> tuple[list[str], list[str]]:
+# Folders a recursive scan never enters: they hold tools, not patient data (a checkout's .git and .venv, where
+# pydicom's own test files would otherwise form extra series or fail to read).
+SKIPPED_FOLDER_NAMES = {"__pycache__", "node_modules", "site-packages"}
+
+
+def skip_folder(path: str) -> bool:
+    """True for folders a folder scan skips: hidden ('.name'), Python virtual environments (holding pyvenv.cfg),
+    __pycache__, node_modules and site-packages."""
+    name = os.path.basename(os.path.normpath(path))
+    return (name.startswith(".") or name in SKIPPED_FOLDER_NAMES
+            or os.path.isfile(os.path.join(path, "pyvenv.cfg")))
+
+
+def collect_files(path_or_files) -> tuple[list, list[str], list[str]]:
     """Expand a folder (recursively, sorted), a single file, or a list of files.
 
-    Returns (candidates, ignored): in a folder, files without the DICM marker are ignored (READMEs, thumbnails);
-    files named explicitly are always candidates, so a wrong one fails loudly. pydicom Datasets in a list are
-    passed through as they are.
+    Returns (candidates, ignored, skipped_folders): in a folder, files without the DICM marker are ignored
+    (READMEs, thumbnails), and the sub-folders `skip_folder` names are not entered (skipped_folders lists them,
+    not what they hold); files named explicitly are always candidates, so a wrong one fails loudly. The folder
+    given itself is always read, even a hidden one. pydicom Datasets in a list are passed through as they are.
     """
     if isinstance(path_or_files, (str, os.PathLike)):
         root = os.fspath(path_or_files)
         if os.path.isdir(root):
-            found, ignored = [], []
+            found, ignored, skipped = [], [], []
             for dirpath, dirnames, filenames in os.walk(root):
-                dirnames.sort()
+                kept = []
+                for name in sorted(dirnames):
+                    full = os.path.join(dirpath, name)
+                    if skip_folder(full):
+                        skipped.append(full)
+                    else:
+                        kept.append(name)
+                dirnames[:] = kept  # os.walk descends only into what is left here
                 for name in sorted(filenames):
                     full = os.path.join(dirpath, name)
                     (found if has_dicom_magic(full) else ignored).append(full)
             if not found:
-                raise DicomFileError(root, f"no DICOM files in this folder ({len(ignored)} other files)")
-            return found, ignored
+                note = f", {len(skipped)} hidden or tool folders skipped: {', '.join(skipped)}" if skipped else ""
+                raise DicomFileError(root, f"no DICOM files in this folder ({len(ignored)} other files{note})")
+            return found, ignored, skipped
         if not os.path.exists(root):
             raise FileNotFoundError(f"path_or_files: {root} does not exist")
-        return [root], []
+        return [root], [], []
     try:
         files = [p if _is_dataset(p) else os.fspath(p) for p in path_or_files]
     except TypeError:
@@ -198,4 +222,4 @@ def collect_files(path_or_files) -> tuple[list[str], list[str]]:
     for f in files:
         if isinstance(f, str) and not os.path.isfile(f):
             raise FileNotFoundError(f"path_or_files: {f} is not a file")
-    return files, []
+    return files, [], []

@@ -3,7 +3,8 @@
 `segment_codes("kidney_left")` gives (Anatomical Structure, Kidney, Left). Names are matched case-insensitively
 after turning '_' and '-' into spaces and dropping a leading or trailing 'left'/'right' (which becomes the
 laterality modifier) and trailing numbers or vertebra levels ('vertebrae T12' -> Vertebra). Unknown names get
-category and type 'Tissue' (SCT 85756007); the segment label always keeps the caller's name.
+category and type 'Tissue' (SCT 85756007), and `write_seg` warns (RadsegWarning) listing them; the segment label
+always keeps the caller's name.
 """
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from typing import Optional
 import numpy as np
 
 from .._atomic import write_atomic
+from ..errors import UsageError
 from .errors import DicomError, require
 from .volume import Volume
 
@@ -52,12 +53,32 @@ def to_nifti(volume: Volume, array: Optional[np.ndarray] = None):
     return img
 
 
+_NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def check_nifti_path(path) -> str:
+    """`path` as a string when it names a NIfTI file (.nii or .nii.gz, any case), else `UsageError` (a
+    ValueError; the command line exits 2 with it) saying so.
+
+    nibabel picks the format from the name: another ending would write something else, or fail half-way.
+    """
+    path = os.fspath(path)
+    if not path.lower().endswith(_NIFTI_SUFFIXES):
+        raise UsageError(f"NIfTI output path must end in .nii or .nii.gz, got {path!r}",
+                         "use .nii or .nii.gz (.nii.gz is compressed)")
+    return path
+
+
 def write_nifti(volume: Volume, path, array: Optional[np.ndarray] = None) -> str:
-    """Write `array` (default ``volume.array``) on the volume's grid to `path` (.nii or .nii.gz), atomically."""
+    """Write `array` (default ``volume.array``) on the volume's grid to `path` (.nii or .nii.gz), atomically.
+
+    Raises `UsageError` (a ValueError), before writing anything, when `path` ends otherwise.
+    """
+    path = check_nifti_path(path)
     nib = require("nibabel")
     img = to_nifti(volume, array)
-    path = os.fspath(path)
-    return write_atomic(path, lambda tmp: nib.save(img, tmp), suffix=".nii.gz" if path.endswith(".gz") else ".nii")
+    gz = path.lower().endswith(".gz")
+    return write_atomic(path, lambda tmp: nib.save(img, tmp), suffix=".nii.gz" if gz else ".nii")
 
 
 def read_nifti(path) -> Volume:

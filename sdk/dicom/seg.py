@@ -2,9 +2,16 @@
 
 `write_seg` writes one BINARY segment per structure. Every frame references the source instance (and frame, for
 multi-frame sources) it was drawn on, carries its plane position, and each segment has a label and SNOMED CT
-coded anatomy where the name is known (`radseg.dicom.codes`). Slices where a mask is empty are not stored (the
-standard's usual practice), which `read_seg` restores as zeros. The file appears atomically: it is written to a
-temporary file in the same folder, then renamed.
+coded anatomy where the name is known (`radseg.dicom.codes`; other names get the generic SCT 85756007 'Tissue',
+with a RadsegWarning listing them). Slices where a mask is empty are not stored (the standard's usual practice),
+which `read_seg` restores as zeros. The file appears atomically: it is written to a temporary file in the same
+folder, then renamed.
+
+Anonymised sources: UIDs only the file meta holds are used (read_series already does); UIDs nobody holds are a
+SegError naming them, or generated with ``fill_missing_uids=True`` (recorded in ``volume.generated_uids``, see
+`radseg.dicom.uids`). Patient and study attributes the SEG copies whose values break their VR (a hash as
+PatientBirthDate, a 70-character PatientName component, a 20-character AccessionNumber) are blanked (type 2) or
+left out (type 3) in the SEG, with one RadsegWarning naming them.
 
 `read_seg` reads any SEG whose frames lie on the volume's grid (ours, dcmqi's, highdicom's): each frame is put on
 its slice by its plane position (or, when a frame has none, by the source instance it references); BINARY and
@@ -13,13 +20,17 @@ FRACTIONAL (thresholded at half of MaxFractionalValue) and LABELMAP segmentation
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Mapping, Optional
 
 import numpy as np
 
 from .._atomic import write_atomic
+from ..errors import RadsegWarning
+from ._headers import META_FALLBACK, clean_copied_attributes, meta_value, set_element, shallow_copy, text
 from .codes import segment_codes
 from .errors import SegError, require
+from .uids import describe_generated, generate_missing_uids, missing_uids
 from .volume import Volume
 
 _ALGORITHM_TYPES = ("MANUAL", "SEMIAUTOMATIC", "AUTOMATIC")
@@ -46,8 +57,9 @@ def _check_masks(volume: Volume, masks: Mapping[str, np.ndarray]) -> list[tuple[
 
 
 def _segment_description(hd, number: int, name: str, algorithm_type: str, algorithm: str, version: str):
+    """(highdicom SegmentDescription, whether `name` has a known anatomy code)."""
     from pydicom.sequence import Sequence
-    category, type_code, laterality, _known = segment_codes(name)
+    category, type_code, laterality, known = segment_codes(name)
     kind = hd.seg.SegmentAlgorithmTypeValues[algorithm_type]
     ident = None
     if algorithm_type != "MANUAL":
@@ -64,7 +76,7 @@ def _segment_description(hd, number: int, name: str, algorithm_type: str, algori
     if laterality is not None:
         item = hd.sr.CodedConcept(laterality.value, laterality.scheme_designator, laterality.meaning)
         desc.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = Sequence([item])
-    return desc
+    return desc, known
 
 
 def write_seg(
@@ -79,56 +91,149 @@ def write_seg(
     series_number: int = 900,
     content_label: str = "RADSEG",
     content_creator: Optional[str] = None,
+    fill_missing_uids: bool = False,
 ) -> str:
     """Write `masks` ({name: bool [slices, rows, cols]}) on `volume` as a DICOM SEG file at `path`.
 
     Args:
         volume: read with `read_series` (its source headers are referenced; a NIfTI volume cannot be).
         algorithm_type: "SEMIAUTOMATIC" (default: interactive clicks), "AUTOMATIC" or "MANUAL".
+        fill_missing_uids: what to do when the source images lack a UID the SEG must reference (SOPInstanceUID
+            in the dataset and the file meta, StudyInstanceUID, SeriesInstanceUID, FrameOfReferenceUID): False
+            (default) raises SegError naming the tag; True generates them with `radseg.dicom.fill_missing_uids`
+            (one StudyInstanceUID, SeriesInstanceUID and FrameOfReferenceUID for the series, one SOPInstanceUID
+            per instance), warns (RadsegWarning) and records them *in the volume*: ``volume.generated_uids`` holds
+            what was generated, and ``volume.source_headers``, ``sop_instance_uids``, ``series_instance_uid``,
+            ``study_instance_uid`` and ``frame_of_reference_uid`` the filled values, so ``read_seg(path, volume)``
+            maps the frames back and a second SEG of the same volume references the same UIDs. The caller's
+            files and datasets are never modified.
     Returns:
         The path written. The SEG's SOPInstanceUID and SeriesInstanceUID are new UIDs.
+    Warns:
+        RadsegWarning for generated UIDs, for structure names without a known anatomy code (coded as the generic
+        SCT 85756007 'Tissue'), and for source attributes the SEG copies whose values break their value
+        representation (anonymiser hashes in dates, over-long names and IDs): blanked or left out in the SEG.
     """
     hd = require("highdicom")
     if not isinstance(volume, Volume):
         raise TypeError(f"volume must be a radseg.dicom.Volume, got {type(volume).__name__}")
     if algorithm_type not in _ALGORITHM_TYPES:
         raise ValueError(f"algorithm_type must be one of {_ALGORITHM_TYPES}, got {algorithm_type!r}")
-    if not volume.source_headers or not all(volume.sop_instance_uids):
+    if not volume.source_headers:
         raise SegError("the volume has no DICOM source instances (was it read from NIfTI?); a SEG must reference "
                        "the images it segments: read the series with radseg.dicom.read_series")
     items = _check_masks(volume, masks)
-    if not all(str(ds.get("FrameOfReferenceUID", "")) for ds in volume.source_headers):
-        raise SegError("the source images have no FrameOfReferenceUID, which a DICOM SEG requires to place its "
-                       "frames in patient space; add one to the series (all its files the same) before segmenting")
+    multi = any(f is not None for f in volume.frame_numbers)
+    if multi and len(volume.source_headers) != 1:
+        raise SegError("volumes built from several multi-frame instances are not supported by write_seg")
+    slice_sources = _slice_sources(volume, multi)
+    sources = _sources_with_uids(volume, slice_sources, fill_missing_uids)
     from radseg import __version__
 
     version = algorithm_version or __version__
-    sources = list(volume.source_headers)
-    multi = any(f is not None for f in volume.frame_numbers)
-    if multi and len(sources) != 1:
-        raise SegError("volumes built from several multi-frame instances are not supported by write_seg")
     sources = _prepared_sources(sources, multi)
     n_frames = int(sources[0].get("NumberOfFrames", 1)) if multi else len(sources)
     # Frame order: the source images' order (slice order), or the source's own frame order for multi-frame.
-    order = np.array([f - 1 for f in volume.frame_numbers]) if multi else _source_order(volume, sources)
+    order = np.array([f - 1 for f in volume.frame_numbers]) if multi else slice_sources
     stack = _pixel_stack(items, order, n_frames, volume.shape[1:])
     omit_empty = bool(stack.any())
-    descriptions = [
+    described = [
         _segment_description(hd, k + 1, name, algorithm_type, algorithm, version) for k, (name, _) in enumerate(items)
     ]
+    unknown = [name for (name, _), (_, known) in zip(items, described) if not known]
+    if unknown:
+        warnings.warn(f"no anatomy code known for segment(s) {', '.join(map(repr, unknown))}: coded as the generic "
+                      "SCT 85756007 'Tissue' (the segment label keeps the name); name them like 'liver' or "
+                      "'kidney_left' (radseg.dicom.codes) for coded anatomy", RadsegWarning, stacklevel=2)
     try:
         seg = hd.seg.Segmentation(
             source_images=sources, pixel_array=stack, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=descriptions, series_instance_uid=hd.UID(), series_number=int(series_number),
-            sop_instance_uid=hd.UID(), instance_number=1, manufacturer="radseg", manufacturer_model_name="radseg",
-            software_versions=version, device_serial_number="0", content_label=content_label[:16].upper(),
-            content_description=series_description[:64], content_creator_name=content_creator,
-            omit_empty_frames=omit_empty,
+            segment_descriptions=[d for d, _ in described], series_instance_uid=hd.UID(),
+            series_number=int(series_number), sop_instance_uid=hd.UID(), instance_number=1, manufacturer="radseg",
+            manufacturer_model_name="radseg", software_versions=version, device_serial_number="0",
+            content_label=content_label[:16].upper(), content_description=series_description[:64],
+            content_creator_name=content_creator, omit_empty_frames=omit_empty,
         )
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise SegError(f"highdicom refused the segmentation: {type(exc).__name__}: {exc}") from exc
     seg.SeriesDescription = series_description[:64]
     return _save_atomic(seg, path)
+
+
+# ---------------------------------------------------------------------------------------------------- UIDs
+# Why a SEG needs each UID, for the error that says which one is missing.
+_UID_NEEDS = {
+    "SOPInstanceUID": "by which the SEG's frames reference each source image",
+    "SOPClassUID": "which the SEG's references carry (and which cannot be generated)",
+    "StudyInstanceUID": "which the SEG joins",
+    "SeriesInstanceUID": "by which highdicom names the referenced series",
+    "FrameOfReferenceUID": "which a DICOM SEG requires to place its frames in patient space",
+}
+
+
+def _slice_sources(volume: Volume, multi: bool) -> np.ndarray:
+    """Index into ``volume.source_headers`` of each slice's source instance, int [slices]."""
+    n = volume.shape[0]
+    if multi:
+        return np.zeros(n, dtype=int)
+    headers = volume.source_headers
+    index = {meta_value(ds, "SOPInstanceUID"): i for i, ds in enumerate(headers)}
+    if all(volume.sop_instance_uids) and len(index) == len(headers) and "" not in index:
+        try:
+            return np.array([index[uid] for uid in volume.sop_instance_uids], dtype=int)
+        except KeyError as exc:
+            raise SegError(f"slice SOPInstanceUID {exc} is missing from the volume's source headers") from None
+    if len(headers) == n:
+        return np.arange(n)  # read_series keeps one header per single-frame slice, in slice order
+    raise SegError(f"the volume has {n} slices but {len(headers)} source headers and the slices' SOPInstanceUIDs "
+                   "do not tell which is which; read the series with radseg.dicom.read_series")
+
+
+def _source_files(volume: Volume, count: int) -> list[str]:
+    """A name for each source header: its file (read_series order), else 'source instance k'."""
+    files = list(dict.fromkeys(volume.files))
+    return files if len(files) == count else [f"source instance {k + 1}" for k in range(count)]
+
+
+def _missing_uids_message(missing: dict, files: list[str]) -> str:
+    parts = []
+    for keyword, lacking in missing.items():
+        where = f"missing in {len(lacking)} of {len(files)} source files, e.g. {files[lacking[0]]}"
+        if keyword in META_FALLBACK:
+            where += f"; their file meta holds no {META_FALLBACK[keyword]} either"
+        parts.append(f"no {keyword} ({where}), {_UID_NEEDS[keyword]}")
+    msg = "cannot write a DICOM SEG: the source images have " + "; and ".join(parts) + ". "
+    if "SOPClassUID" in missing:
+        return msg + "Set SOPClassUID in the files (e.g. CT Image Storage 1.2.840.10008.5.1.4.1.1.2)."
+    return msg + ("Pass write_seg(..., fill_missing_uids=True) to generate them (warned about, and recorded in "
+                  "volume.generated_uids), or add them to the files (one StudyInstanceUID, SeriesInstanceUID and "
+                  "FrameOfReferenceUID shared by all files of the series).")
+
+
+def _sources_with_uids(volume: Volume, slice_sources: np.ndarray, fill: bool) -> list:
+    """The volume's source headers with every UID a SEG references, or SegError naming what is missing.
+
+    With `fill`, the missing UIDs are generated on copies, which the volume then adopts (see `write_seg`).
+    """
+    sources = list(volume.source_headers)
+    missing = missing_uids(sources)
+    if not missing:
+        return sources
+    files = _source_files(volume, len(sources))
+    if not fill or "SOPClassUID" in missing:
+        raise SegError(_missing_uids_message(missing, files))
+    filled = [shallow_copy(ds) for ds in sources]
+    generated = generate_missing_uids(filled)
+    warnings.warn(f"generated the DICOM UIDs the source images lack (fill_missing_uids=True): "
+                  f"{describe_generated(generated, len(filled))}; recorded in volume.generated_uids, and the SEG "
+                  "references them, not the unknown originals", RadsegWarning, stacklevel=3)
+    volume.source_headers = tuple(filled)
+    volume.sop_instance_uids = tuple(meta_value(filled[j], "SOPInstanceUID") for j in slice_sources)
+    volume.study_instance_uid = text(filled[0], "StudyInstanceUID")
+    volume.series_instance_uid = text(filled[0], "SeriesInstanceUID")
+    volume.frame_of_reference_uid = text(filled[0], "FrameOfReferenceUID")
+    volume.generated_uids.update(generated)
+    return filled
 
 
 # Type 2 attributes (present, possibly empty) that highdicom copies from the source into the SEG; anonymised
@@ -142,22 +247,29 @@ def _prepared_sources(sources: list, multi: bool) -> list:
 
     Missing type 2 patient/study attributes are added empty. For single-frame sources, ImageOrientationPatient
     values that differ in the last decimals (read_series accepts 1e-3) get the first one's value: highdicom insists
-    on identical values, and a SEG stores one orientation for the stack anyway.
+    on identical values, and a SEG stores one orientation for the stack anyway. In the first source, from which
+    highdicom copies the patient and study modules, values that break their VR are blanked or left out, with
+    one RadsegWarning naming them (highdicom would refuse some, e.g. a hash as PatientBirthDate, and copy others
+    into an invalid SEG).
     """
-    pydicom = require("pydicom")
     iop = sources[0].get("ImageOrientationPatient")
     out = []
     for ds in sources:
-        copy = pydicom.Dataset()
-        for elem in ds:
-            copy.add(elem)
-        copy.file_meta = ds.file_meta
+        copy = shallow_copy(ds)
         for kw in _TYPE2:
             if kw not in copy:
-                setattr(copy, kw, "")
+                set_element(copy, kw, "")
         if not multi and iop is not None:
-            copy.ImageOrientationPatient = iop
+            set_element(copy, "ImageOrientationPatient", iop)
         out.append(copy)
+    report = clean_copied_attributes(out[0], text(out[0], "SOPClassUID"))
+    if any(report.values()):
+        labels = {"blanked": "left blank in the SEG", "removed": "left out of the SEG",
+                  "kept": "kept, as the SEG must reference the source study"}
+        parts = [f"{labels[k]}: {', '.join(names)}" for k, names in report.items() if names]
+        warnings.warn("source attributes the SEG copies break their value representation (anonymised "
+                      "values?): " + "; ".join(parts) + "; the source files are unchanged",
+                      RadsegWarning, stacklevel=3)
     return out
 
 
@@ -181,15 +293,6 @@ def _pixel_stack(items, order: np.ndarray, n_frames: int, frame_shape: tuple) ->
     for k, (_, m) in enumerate(items):
         stack[k, order] = m
     return stack.transpose(1, 2, 3, 0)
-
-
-def _source_order(volume: Volume, sources) -> np.ndarray:
-    """Index into `sources` of each slice (single-frame sources)."""
-    index = {str(ds.SOPInstanceUID): i for i, ds in enumerate(sources)}
-    try:
-        return np.array([index[uid] for uid in volume.sop_instance_uids])
-    except KeyError as exc:
-        raise SegError(f"slice SOPInstanceUID {exc} is missing from the volume's source headers") from None
 
 
 def _save_atomic(ds, path) -> str:

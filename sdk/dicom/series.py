@@ -20,6 +20,13 @@ Documented behaviour for awkward geometry:
   any of them, `SeriesError`.
 * Bad files (not DICOM, truncated, no pixel data, missing geometry, undecodable): `DicomFileError` naming the
   file (``errors="raise"``), or skipped with a warning (``errors="skip"``).
+* Hidden folders ('.git', '.venv', ...), Python virtual environments (a folder holding pyvenv.cfg), __pycache__,
+  node_modules and site-packages inside a scanned folder are not entered (the folder given itself always is):
+  noted in ``Volume.warnings`` and listed in ``Volume.metadata["skipped_folders"]``.
+* Anonymised instances whose SOPInstanceUID / SOPClassUID only the file meta holds (MediaStorageSOPInstanceUID /
+  MediaStorageSOPClassUID): ``Volume.sop_instance_uids`` and the source headers (copies) use those.
+
+Every note in ``Volume.warnings`` is also emitted as a `DicomGeometryWarning` (a `radseg.RadsegWarning`).
 """
 from __future__ import annotations
 
@@ -30,13 +37,16 @@ from typing import Optional
 
 import numpy as np
 
+from ..errors import RadsegWarning
+from ._headers import adopt_meta_uids, meta_value, shallow_copy
 from ._records import SliceRecord, collect_files, is_image, read_header, slice_records
 from .errors import DicomFileError, MultipleSeriesError, SeriesError, require
 from .volume import Volume, geometry_from_positions
 
 
-class DicomGeometryWarning(UserWarning):
-    """The series was read, but its geometry is unusual (uneven slices, gantry tilt, skipped files)."""
+class DicomGeometryWarning(RadsegWarning):
+    """The series was read, but its geometry is unusual (uneven slices, gantry tilt) or files and folders were
+    skipped. Every such note is also in ``Volume.warnings``."""
 
 
 _ORIENTATION_TOL = 1e-3
@@ -54,9 +64,12 @@ def _describe(ds) -> dict:
 
 
 def _scan(path_or_files, errors: str):
-    """Headers of the image files, grouped by series. Returns (groups: uid -> [(path, ds)], problems)."""
+    """Headers of the image files, grouped by series.
+
+    Returns (groups: uid -> [(path, ds)], problems, skipped_folders: hidden and tool folders not entered).
+    """
     require("pydicom")
-    files, _ignored = collect_files(path_or_files)
+    files, _ignored, skipped = collect_files(path_or_files)
     explicit = not (isinstance(path_or_files, (str, os.PathLike)) and os.path.isdir(os.fspath(path_or_files)))
     groups: dict[str, list] = defaultdict(list)
     problems: list[str] = []
@@ -66,7 +79,7 @@ def _scan(path_or_files, errors: str):
                 ds = read_header(path)
             else:  # an in-memory pydicom Dataset (e.g. retrieved over DICOMweb)
                 ds = path
-                path = f"<dataset {k}: {ds.get('SOPInstanceUID', '?')}>"
+                path = f"<dataset {k}: {meta_value(ds, 'SOPInstanceUID') or 'no SOPInstanceUID'}>"
         except DicomFileError as exc:
             if errors == "raise":
                 raise
@@ -89,13 +102,13 @@ def _scan(path_or_files, errors: str):
             problems.append(str(DicomFileError(path, problem)))
             continue
         groups[str(ds.get("SeriesInstanceUID", ""))].append((path, ds))  # may be empty after anonymisation
-    return groups, problems
+    return groups, problems, skipped
 
 
 def list_series(path_or_files) -> list[dict]:
     """The image series found in a folder or list of files: dicts with series_uid, modality, description,
     series_number and files (count). Unreadable files are left out."""
-    groups, _ = _scan(path_or_files, errors="skip")
+    groups, _, _ = _scan(path_or_files, errors="skip")
     out = []
     for items in groups.values():
         info = _describe(items[0][1])
@@ -184,30 +197,28 @@ def _rescale(records: list[SliceRecord], frames: list[np.ndarray], dtype) -> np.
     return out
 
 
-_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, FloatPixelData, DoubleFloatPixelData
-
-
 def _source_headers(records: list[SliceRecord]) -> tuple:
     """Copies of the datasets without pixel data, in first-use order (for DICOM SEG references).
 
-    Shallow copies: the caller's datasets (when it passed Dataset objects) are never modified.
+    Where only the file meta holds SOPInstanceUID / SOPClassUID, the copies get them from it. Shallow copies whose
+    changed elements are new ones: the caller's datasets (when it passed Dataset objects) are never modified.
     """
-    pydicom = require("pydicom")
     seen, out = set(), []
     for r in records:
         if id(r.dataset) in seen:
             continue
         seen.add(id(r.dataset))
-        src = r.dataset
-        header = pydicom.Dataset()
-        for elem in src:
-            if int(elem.tag) not in _PIXEL_TAGS:
-                header.add(elem)
-        if hasattr(src, "file_meta"):
-            header.file_meta = src.file_meta
-        header.preamble = getattr(src, "preamble", None)
+        header = shallow_copy(r.dataset, pixels=False)
+        adopt_meta_uids(header)
         out.append(header)
     return tuple(out)
+
+
+def _skipped_note(skipped: list[str]) -> str:
+    shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return (f"skipped {len(skipped)} hidden or virtual-environment folder(s) (name starting with '.', holding "
+            f"pyvenv.cfg, __pycache__, node_modules, site-packages): {shown}; name a file or folder inside one "
+            "to read it")
 
 
 def _check_steps(records: list[SliceRecord], steps: np.ndarray, step: float, uneven: str) -> list[str]:
@@ -272,7 +283,7 @@ def read_series(
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
     require("pydicom")
-    groups, problems = _scan(path_or_files, errors)
+    groups, problems, skipped = _scan(path_or_files, errors)
     if not groups:
         raise SeriesError("no readable image files" + (": " + "; ".join(problems) if problems else ""))
     if series_uid is None:
@@ -324,6 +335,8 @@ def read_series(
         )
     step, axis, steps = geometry_from_positions(positions, row_dir, col_dir, default_step or 1.0)
     notes = [f"skipped unreadable file: {p}" for p in problems]
+    if skipped:
+        notes.append(_skipped_note(skipped))
     uneven_notes = _check_steps(records, steps, step, uneven)
     notes += uneven_notes
 
@@ -361,11 +374,11 @@ def read_series(
         series_instance_uid=series_uid,
         study_instance_uid=str(first.get("StudyInstanceUID", "")),
         frame_of_reference_uid=str(first.get("FrameOfReferenceUID", "")),
-        sop_instance_uids=tuple(str(r.dataset.get("SOPInstanceUID", "")) for r in records),
+        sop_instance_uids=tuple(meta_value(r.dataset, "SOPInstanceUID") for r in records),
         frame_numbers=tuple(None if r.frame is None else r.frame + 1 for r in records),
         source_headers=_source_headers(records),
         files=tuple(r.path for r in records),
         warnings=tuple(notes),
         metadata={"series_description": str(first.get("SeriesDescription", "")),
-                  "patient_id": str(first.get("PatientID", ""))},
+                  "patient_id": str(first.get("PatientID", "")), "skipped_folders": list(skipped)},
     )

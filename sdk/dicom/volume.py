@@ -50,12 +50,20 @@ class Volume:
         origin: (3,) float64, LPS mm of voxel (0, 0, 0).
         direction: (3, 3) float64, columns = LPS unit vectors of the slice, row and col axes.
         slice_positions: (slices, 3) float64, LPS mm of each slice's first voxel.
-        sop_instance_uids: per slice, the SOPInstanceUID of the source instance ('' when unknown, e.g. NIfTI).
+        series_instance_uid, study_instance_uid, frame_of_reference_uid: of the source series ('' when unknown).
+        sop_instance_uids: per slice, the SOPInstanceUID of the source instance ('' when unknown, e.g. NIfTI); taken
+            from the file meta (MediaStorageSOPInstanceUID) when only that holds it.
         frame_numbers: per slice, the 1-based frame number inside a multi-frame source instance, or None.
         source_headers: the source datasets without pixel data (pydicom Dataset), one per source instance, in the
             order of first use; what `write_seg` hands to highdicom.
         files: per slice, the file the slice came from ('' when unknown).
-        warnings: what the reader noticed and accepted (uneven steps, gantry tilt, ...).
+        warnings: what the reader noticed and accepted (uneven steps, gantry tilt, skipped folders, ...).
+        generated_uids: UIDs radseg made up for this volume's source instances, when
+            ``write_seg(..., fill_missing_uids=True)`` found them missing: the `radseg.dicom.fill_missing_uids`
+            result ({"StudyInstanceUID": uid, "SeriesInstanceUID": uid, "FrameOfReferenceUID": uid,
+            "SOPInstanceUID": (one per source header, '' where it had one)}, only what was generated). The UID
+            attributes above and ``source_headers`` then hold the filled values, so `read_seg` maps the SEG back.
+        metadata: series_description, patient_id, skipped_folders (folders the folder scan did not enter), ...
     """
 
     array: np.ndarray
@@ -73,6 +81,7 @@ class Volume:
     files: tuple = ()
     warnings: tuple = ()
     metadata: dict = dataclasses.field(default_factory=dict)
+    generated_uids: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         a = np.asarray(self.array)
@@ -177,7 +186,8 @@ class Volume:
         a = np.asarray(array)
         if a.shape != self.shape:
             raise ValueError(f"array must have the volume's shape {self.shape}, got {a.shape}")
-        return dataclasses.replace(self, array=a, metadata=dict(self.metadata))
+        return dataclasses.replace(self, array=a, metadata=dict(self.metadata),
+                                   generated_uids=dict(self.generated_uids))
 
     def __repr__(self) -> str:
         sp = ", ".join(f"{s:.4g}" for s in self.spacing)

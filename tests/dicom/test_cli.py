@@ -48,3 +48,27 @@ def test_to_nifti(folder, tmp_path):
     img = nib.load(out)
     assert img.shape == (18, 20, 4)
     np.testing.assert_allclose(np.abs(np.diag(img.affine))[:3], [0.6, 0.5, 3.0], atol=1e-6)
+
+
+def test_info_skips_a_virtual_environment_and_says_so(folder, tmp_path):
+    """`radseg dicom info .` in a checkout: the series is described, pydicom's test files inside .venv are not
+    taken for more series, and the output says which folders were skipped."""
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    shutil.copytree(folder, tmp_path / "ct")
+    venv = tmp_path / ".venv"
+    (venv / "lib").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    shutil.copy(get_testdata_file("CT_small.dcm"), venv / "lib" / "CT_small.dcm")
+    proc = _radseg("info", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("series ") == 1 and "1.2.3.9" in proc.stdout
+    assert "skipped 1 hidden or virtual-environment folder" in proc.stdout and ".venv" in proc.stdout
+
+
+def test_to_nifti_refuses_other_file_names_before_reading(folder, tmp_path):
+    proc = _radseg("to-nifti", str(folder), str(tmp_path / "ct.nrrd"))
+    assert proc.returncode == 2 and ".nii or .nii.gz" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "ct.nrrd").exists()

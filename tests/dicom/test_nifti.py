@@ -90,3 +90,16 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(DicomError, match="3D"):
         radseg.dicom.read_nifti(tmp_path / "4d.nii")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["4d.nii"]  # nothing half-written
+
+
+@pytest.mark.parametrize("name", ["v.nrrd", "v", "v.nii.gz.bak", "v.gz", "v.mha"])
+def test_write_nifti_refuses_other_endings_before_writing(tmp_path, name):
+    with pytest.raises(ValueError, match=r"must end in \.nii or \.nii\.gz.*use \.nii or \.nii\.gz"):
+        radseg.dicom.write_nifti(_oblique_volume(), tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_nifti_accepts_upper_case_endings(tmp_path):
+    vol = _oblique_volume()
+    back = radseg.dicom.read_nifti(radseg.dicom.write_nifti(vol, tmp_path / "V.NII.GZ"))
+    np.testing.assert_array_equal(back.array, vol.array)

@@ -1,6 +1,7 @@
 """DICOM SEG: write_seg -> read_seg is pixel-exact; our files read the same with highdicom; dcmqi's SEGs read the
 same as their NRRD label maps; failures leave nothing half-written."""
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from tests.dicom._nrrd import read_nrrd
 
 pydicom = pytest.importorskip("pydicom")
 hd = pytest.importorskip("highdicom")
+# _masks() names two structures without an anatomy code on purpose; test_unknown_anatomy_names_warn checks that.
+pytestmark = pytest.mark.filterwarnings("ignore:no anatomy code known:radseg.errors.RadsegWarning")
 
 SEGS = ("dcmqi", "data", "segmentations")
 
@@ -70,6 +73,19 @@ def test_frames_reference_their_source_slices_and_anatomy_is_coded(volume, tmp_p
     assert kidney.CodeValue == "64033007" and kidney.SegmentedPropertyTypeModifierCodeSequence[0].CodeMeaning == "Left"
     assert segs["my custom ROI"].SegmentedPropertyTypeCodeSequence[0].CodeMeaning == "Tissue"
     assert segs["liver"].SegmentAlgorithmType == "SEMIAUTOMATIC"
+
+
+@pytest.mark.filterwarnings("default:no anatomy code known:radseg.errors.RadsegWarning")
+def test_unknown_anatomy_names_warn_once_naming_them_and_the_generic_code(volume, tmp_path):
+    with pytest.warns(radseg.RadsegWarning) as record:
+        radseg.dicom.write_seg(volume, _masks(volume.shape), tmp_path / "seg.dcm")
+    (msg,) = [str(w.message) for w in record if "anatomy code" in str(w.message)]
+    assert "'my custom ROI', 'empty structure'" in msg and "85756007 'Tissue'" in msg
+    assert "liver" not in msg.split(":")[0] and "kidney_left" not in msg.split(":")[0]
+    known = {"liver": volume.array > 0, "kidney_left": volume.array > 30}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", radseg.RadsegWarning)
+        radseg.dicom.write_seg(volume, known, tmp_path / "known.dcm")
 
 
 def test_oblique_mr_round_trip(tmp_path):
@@ -176,3 +192,16 @@ def test_nothing_half_written_when_the_final_rename_fails(volume, tmp_path):
     assert os.listdir(target) == [] and sorted(os.listdir(tmp_path)) == ["ct", "out"]
     with pytest.raises(OSError):
         radseg.dicom.write_seg(volume, {"liver": volume.array > 0}, tmp_path / "missing" / "seg.dcm")
+
+
+def test_seg_and_nifti_files_get_the_callers_umask_not_0600(volume, tmp_path):
+    """A PACS service running as another user must be able to read what radseg wrote (mkstemp makes 0600)."""
+    pytest.importorskip("nibabel")
+    old = os.umask(0o022)
+    try:
+        seg = radseg.dicom.write_seg(volume, {"liver": _masks(volume.shape)["liver"]}, tmp_path / "seg.dcm")
+        nii = radseg.dicom.write_nifti(volume, tmp_path / "ct.nii.gz")
+    finally:
+        os.umask(old)
+    assert os.stat(seg).st_mode & 0o777 == 0o644
+    assert os.stat(nii).st_mode & 0o777 == 0o644
