@@ -1,1 +1,1 @@
-"""radseg.export: checkpoint -> ONNX + manifest (+ TensorRT engine, Triton repository)."""
+"""radseg.export: a trained checkpoint -> ONNX model + manifest, verified against torch on real inputs."""

@@ -112,7 +112,9 @@ def _override(manifest, section: str, values: dict | None, known) -> tuple:
         return manifest, {}
     unknown = set(values) - set(known)
     if unknown:
-        raise ValueError(f"unknown {section} parameter(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
+        from radseg.errors import UsageError
+
+        raise UsageError(f"unknown {section} parameter(s) {sorted(unknown)}", f"known: {', '.join(sorted(known))}")
     old = getattr(manifest, section)
     record = {k: {"checkpoint": old.get(k), "exported": v} for k, v in values.items()}
     return manifest.replace(**{section: {**old, **values}}), record
@@ -129,6 +131,26 @@ def metrics_from_eval(d: dict) -> dict:
         "max_slices_per_structure": meta.get("max_slices"), "cases": meta.get("cases"),
         "patients": meta.get("patients"), "groups": summary.get("groups", {}),
         "structures": summary.get("structures", {}), "paper": d.get("paper"), "comparison": d.get("comparison")}}
+
+
+#: The documentation of a model folder that a re-export into another folder carries over.
+MODEL_CARD = "MODEL_CARD.md"
+
+
+def keep_model_card(source, out: pathlib.Path):
+    """Copy `source`'s MODEL_CARD.md into `out` when `source` is an exported model folder; returns the new path or
+    None. The card describes the weights, which a re-export (other manifest parameters) does not change."""
+    src = pathlib.Path(source)
+    card = (src if src.is_dir() else src.parent) / MODEL_CARD
+    if not src.is_dir() or not card.is_file():
+        return None
+    target = out / MODEL_CARD
+    if target.exists() and target.resolve() == card.resolve():
+        return str(target)
+    from radseg._atomic import write_atomic
+
+    text = card.read_bytes()
+    return write_atomic(target, lambda tmp: pathlib.Path(tmp).write_bytes(text), suffix=".md")
 
 
 def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1e-3, data="../shared/data",
@@ -175,5 +197,6 @@ def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1
         "dynamic_axes": "batch, height, width (multiples of 16)", "crop_overrides": overrides,
         "postprocess_overrides": post_overrides}})
     manifest_path = manifest.to_json(out / "manifest.json")
-    return {"onnx": str(onnx_path), "manifest": str(manifest_path), "max_abs_diff": diff,
+    card = keep_model_card(checkpoint, out)
+    return {"model_card": card, "onnx": str(onnx_path), "manifest": str(manifest_path), "max_abs_diff": diff,
             "inputs": f"{len(xs)} at {xs.shape[-1]}x{xs.shape[-1]} + 3 zero-padded to {s2}x{s2}", "source": source, "onnx_mb": onnx_path.stat().st_size / 2 ** 20}

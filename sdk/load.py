@@ -1,7 +1,7 @@
 """`radseg.load`: open a bundled model by name, or an exported model folder by path, on the best backend.
 
-A model folder holds ``model.onnx`` and ``manifest.json`` (written by `radseg export CHECKPOINT --out DIR`), and
-optionally a TensorRT engine. Bundled models live in ``radseg/models/<name>/``.
+A model folder holds ``model.onnx`` and ``manifest.json`` (written by `radseg export CHECKPOINT --out DIR`).
+Bundled models live in ``radseg/models/<name>/``.
 """
 from __future__ import annotations
 
@@ -10,12 +10,22 @@ import pathlib
 from typing import Optional, Union
 
 from .backends.select import ONNX_FILE
+from .errors import RadsegError
 
 MANIFEST_FILE = "manifest.json"
 BUNDLED_DIR = pathlib.Path(__file__).resolve().parent / "models"
 
 # task in the manifest -> "module:Class" of the model object that serves it
 _TASKS = {"click": ("radseg.click.session", "ClickModel")}
+
+
+class ModelNotFoundError(RadsegError, FileNotFoundError):
+    """Neither a bundled model name nor an existing folder; ``name`` is what was asked, ``bundled`` what exists."""
+
+    def __init__(self, name: str, bundled: list):
+        self.name, self.bundled = name, list(bundled)
+        super().__init__(f"load: {name!r} is neither a bundled model (bundled: {', '.join(self.bundled) or 'none'}) "
+                         "nor an existing model folder", "pass a folder written by `radseg export CHECKPOINT --out DIR`")
 
 
 def bundled_names() -> list:
@@ -30,7 +40,7 @@ def resolve_model_dir(name_or_path: Union[str, os.PathLike]) -> pathlib.Path:
 
     Raises:
         TypeError: not a string or path.
-        FileNotFoundError: no such bundled model or folder; the message lists the bundled names.
+        ModelNotFoundError (a FileNotFoundError): no such bundled model or folder; it lists the bundled names.
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(f"load: name_or_path must be a bundled model name or a folder path, got {type(name_or_path).__name__}")
@@ -42,11 +52,7 @@ def resolve_model_dir(name_or_path: Union[str, os.PathLike]) -> pathlib.Path:
     looks_like_name = text and os.sep not in text and "/" not in text and not text.startswith(".")
     if looks_like_name and (BUNDLED_DIR / text).is_dir():
         return BUNDLED_DIR / text
-    names = bundled_names()
-    raise FileNotFoundError(
-        f"load: {text!r} is neither a bundled model (bundled: {names or 'none'}) nor an existing model folder; "
-        f"pass a folder written by `radseg export CHECKPOINT --out DIR`"
-    )
+    raise ModelNotFoundError(text, bundled_names())
 
 
 def load(name_or_path: Union[str, os.PathLike] = "click", backend: Optional[str] = None, threads: Optional[int] = None):
@@ -55,7 +61,7 @@ def load(name_or_path: Union[str, os.PathLike] = "click", backend: Optional[str]
     Args:
         name_or_path: a bundled model name ("click") or a path to an exported model folder (model.onnx +
             manifest.json); a path to either file inside it works too.
-        backend: None picks TensorRT > ONNX Runtime CUDA > ONNX Runtime CPU (the first that works here); or name
+        backend: None picks ONNX Runtime CUDA > ONNX Runtime CPU (the first that works here); or name
             one of `radseg.backends.available_names()`.
         threads: CPU threads for CPU backends (None: the runtime's default).
 

@@ -1,1 +1,1 @@
-"""radseg.training: PyTorch training of the click, propagation and body models (needs the `train` extra)."""
+"""radseg.training: PyTorch training of the click model (needs the `train` extra)."""

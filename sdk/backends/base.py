@@ -1,7 +1,7 @@
 """The backend interface: one small protocol that every inference engine implements.
 
 A backend wraps one loaded network and runs it on named float32 arrays. The SDK's sessions call only `run`, so a
-TensorRT engine (or anything else) plugs in by implementing this protocol and registering a factory with
+new engine plugs in by implementing this protocol and registering a factory with
 `radseg.backends.select.register_backend`.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Backend(Protocol):
     """A loaded network, ready to run.
 
     Attributes:
-        name: what actually runs, e.g. "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt".
+        name: what actually runs, e.g. "onnxruntime-cpu", "onnxruntime-cuda".
         refused: backends that were tried before this one and refused, name -> reason (empty when this one was
             the first choice or was named by the caller).
         input_names / output_names: the network's tensor names, in the network's order.

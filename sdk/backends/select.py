@@ -1,21 +1,42 @@
-"""Choosing a backend: TensorRT > ONNX Runtime CUDA > ONNX Runtime CPU, unless the caller names one.
+"""Choosing a backend: ONNX Runtime CUDA > ONNX Runtime CPU, unless the caller names one.
 
 Every backend is a factory ``factory(model_dir, threads) -> Backend`` registered under a name with a priority.
 A factory raises `BackendUnavailable` when it cannot run here (the reason is recorded in ``backend.refused``) and
-`ModelFileError` when the model file is broken (selection stops: no other backend would do better).
-
-A TensorRT engine plugs in later by registering a real factory under "tensorrt" (the stub below only refuses).
+`ModelFileError` when the model file is broken (selection stops: no other backend would do better). Another
+engine plugs in by registering its factory with a higher priority (`register_backend`).
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from typing import Callable, Dict, List, Optional, Tuple
 
+from ..errors import RadsegError, UsageError
 from .base import Backend, BackendUnavailable
 
 ONNX_FILE = "model.onnx"
-TENSORRT_FILE = "model.plan"
+
+
+class UnknownBackendError(UsageError):
+    """The caller named a backend that is not registered; ``names`` lists the registered ones, best first."""
+
+    def __init__(self, backend, names: List[str]):
+        self.backend, self.names = backend, list(names)
+        super().__init__(f"unknown backend {backend!r}", f"name one of {self.names}, or pass backend=None to choose "
+                                                        "automatically")
+
+
+class BackendRefusedError(RadsegError, RuntimeError):
+    """The named backend, or (automatic choice) every backend, cannot run here; ``reasons`` maps name -> why."""
+
+    def __init__(self, backend: Optional[str], reasons: Dict[str, str], model_dir):
+        self.backend, self.reasons, self.model_dir = backend, dict(reasons), os.fspath(model_dir)
+        why = "; ".join(f"{n}: {r}" for n, r in self.reasons.items())
+        if backend is not None:
+            super().__init__(f"backend {backend!r} was refused ({why})",
+                             "pass backend=None to pick one that works here")
+        else:
+            super().__init__(f"no backend can run {self.model_dir} ({why})",
+                             "install the cpu extra: pip install 'radseg[cpu]'")
 
 Factory = Callable[..., Backend]
 _REGISTRY: Dict[str, Tuple[int, Factory]] = {}
@@ -47,18 +68,19 @@ def select_backend(model_dir, backend: Optional[str] = None, threads: Optional[i
         the backend; ``.name`` is what runs, ``.refused`` maps every better backend that was refused to why.
 
     Raises:
-        ValueError: an unknown backend name.
-        RuntimeError: the named backend (or, automatically, every backend) was refused; the message lists why.
+        UnknownBackendError (a ValueError): an unknown backend name.
+        BackendRefusedError (a RuntimeError): the named backend (or, automatically, every backend) was refused;
+            ``reasons`` says why.
         ModelFileError: the model file is missing or corrupt.
     """
     names = available_names()
     if backend is not None:
         if backend not in _REGISTRY:
-            raise ValueError(f"backend must be None (automatic) or one of {names}, got {backend!r}")
+            raise UnknownBackendError(backend, names)
         try:
             chosen = _REGISTRY[backend][1](model_dir, threads=threads)
         except BackendUnavailable as exc:
-            raise RuntimeError(f"backend {backend!r} was refused: {exc}. Pass backend=None to pick one that works") from exc
+            raise BackendRefusedError(backend, {backend: str(exc)}, model_dir) from exc
         chosen.refused = {}
         return chosen
     refused: Dict[str, str] = {}
@@ -70,17 +92,7 @@ def select_backend(model_dir, backend: Optional[str] = None, threads: Optional[i
             continue
         chosen.refused = refused
         return chosen
-    reasons = "; ".join(f"{n}: {r}" for n, r in refused.items())
-    raise RuntimeError(f"no backend can run {model_dir}: {reasons}. Install the cpu extra: pip install 'radseg[cpu]'")
-
-
-def _tensorrt(model_dir, threads=None) -> Backend:
-    """Refusal stub until the TensorRT engine backend lands: says what is missing."""
-    if importlib.util.find_spec("tensorrt") is None:
-        raise BackendUnavailable("tensorrt not installed")
-    if not os.path.isfile(os.path.join(os.fspath(model_dir), TENSORRT_FILE)):
-        raise BackendUnavailable(f"no TensorRT engine ({TENSORRT_FILE}) in {model_dir}")
-    raise BackendUnavailable("TensorRT engine loading is not implemented in this radseg version")
+    raise BackendRefusedError(None, refused, model_dir)
 
 
 def _ort(device: str) -> Factory:
@@ -93,6 +105,5 @@ def _ort(device: str) -> Factory:
     return factory
 
 
-register_backend("tensorrt", _tensorrt, priority=300)
 register_backend("onnxruntime-cuda", _ort("cuda"), priority=200)
 register_backend("onnxruntime-cpu", _ort("cpu"), priority=100)

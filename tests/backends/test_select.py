@@ -22,7 +22,8 @@ def model_dir(tmp_path_factory):
 
 def test_default_order():
     names = available_names()
-    assert names.index("tensorrt") < names.index("onnxruntime-cuda") < names.index("onnxruntime-cpu")
+    assert names.index("onnxruntime-cuda") < names.index("onnxruntime-cpu")
+    assert "tensorrt" not in names  # no engine backend is offered until one exists
 
 
 def test_automatic_selection_records_refusals(model_dir):
@@ -33,7 +34,6 @@ def test_automatic_selection_records_refusals(model_dir):
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         assert be.name == "onnxruntime-cpu"
         assert "onnxruntime-cuda" in be.refused and "CUDAExecutionProvider" in be.refused["onnxruntime-cuda"]
-    assert "tensorrt" in be.refused  # the engine backend is a refusal stub for now
     out = be.run({INPUT_NAME: np.zeros((1, 3, 16, 16), np.float32)})
     assert out[OUTPUT_NAME].shape == (1, 1, 16, 16)
 
@@ -41,10 +41,20 @@ def test_automatic_selection_records_refusals(model_dir):
 def test_named_backend(model_dir):
     be = select_backend(model_dir, backend="onnxruntime-cpu", threads=1)
     assert be.name == "onnxruntime-cpu" and be.refused == {}
-    with pytest.raises(ValueError, match="one of"):
+    with pytest.raises(ValueError, match="one of") as info:
         select_backend(model_dir, backend="openvino")
-    with pytest.raises(RuntimeError, match="tensorrt"):
-        select_backend(model_dir, backend="tensorrt")
+    assert isinstance(info.value, select_mod.UnknownBackendError) and "onnxruntime-cpu" in info.value.names
+
+
+def test_refused_named_backend_says_why(model_dir, monkeypatch):
+    def refusing(d, threads=None):
+        raise BackendUnavailable("no such device here")
+
+    monkeypatch.setattr(select_mod, "_REGISTRY", dict(select_mod._REGISTRY))
+    register_backend("refusing-engine", refusing, priority=1)
+    with pytest.raises(RuntimeError, match="no such device here") as info:
+        select_backend(model_dir, backend="refusing-engine")
+    assert info.value.reasons == {"refusing-engine": "no such device here"}
 
 
 def test_corrupt_model_stops_selection(tmp_path):
@@ -54,7 +64,7 @@ def test_corrupt_model_stops_selection(tmp_path):
 
 
 def test_a_registered_engine_plugs_in_first(model_dir, monkeypatch):
-    """A new backend (as TensorRT will be) registered with a higher priority is chosen and reports its name."""
+    """A new backend registered with a higher priority is chosen and reports its name."""
     from radseg.backends.onnxruntime import OnnxRuntimeBackend
 
     class WrappedEngine(OnnxRuntimeBackend):

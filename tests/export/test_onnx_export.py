@@ -103,7 +103,7 @@ def test_cli(tmp_path, checkpoint, capsys):
     assert ModelManifest.from_json(tmp_path / "c4" / "manifest.json").crop["refine_first_click"] is False
     assert main(["export", str(checkpoint), "--out", str(tmp_path / "c3"), "--crop", "initial_size_mm"]) == 2
     assert main(["export", str(checkpoint), "--out", str(tmp_path / "c3"), "--crop", "refine_first_click=maybe"]) == 2
-    assert main(["export", str(checkpoint), "--out", str(tmp_path / "c3"), "--crop", "bogus=1"]) == 1
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "c3"), "--crop", "bogus=1"]) == 2
 
 
 def test_metrics_from_an_eval_json(tmp_path, checkpoint):
@@ -128,9 +128,13 @@ def test_cli_postprocess_overrides_and_re_export_of_a_folder(tmp_path, checkpoin
     assert man.postprocess == {"keep_clicked_components": False, "reach_mm": 5.0}
     assert man.extra["export"]["postprocess_overrides"]["keep_clicked_components"] == {"checkpoint": True,
                                                                                        "exported": False}
-    # an exported folder is a valid source: its weights are rebuilt from the ONNX file (BatchNorm folded)
+    # an exported folder is a valid source: its weights are rebuilt from the ONNX file (BatchNorm folded), and its
+    # model card comes along (it describes the weights, which a re-export does not change)
+    (tmp_path / "p1" / "MODEL_CARD.md").write_text("# card of p1\n")
     assert main(["export", str(tmp_path / "p1"), "--out", str(tmp_path / "p2"), "--data", "",
                  "--postprocess", "keep_clicked_components=true"]) == 0
     assert ModelManifest.from_json(tmp_path / "p2" / "manifest.json").postprocess["keep_clicked_components"] is True
+    assert (tmp_path / "p2" / "MODEL_CARD.md").read_text() == "# card of p1\n"
+    assert not (tmp_path / "p3" / "MODEL_CARD.md").exists()
     assert main(["export", str(checkpoint), "--out", str(tmp_path / "p3"), "--postprocess", "reach_mm=far"]) == 2
-    assert main(["export", str(checkpoint), "--out", str(tmp_path / "p3"), "--postprocess", "bogus=1"]) == 1
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "p3"), "--postprocess", "bogus=1"]) == 2
