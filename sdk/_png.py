@@ -38,11 +38,16 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def write_png(path, image: np.ndarray) -> str:
-    """Write `image` (see `encode_png`) to `path`; returns the path."""
-    path = os.fspath(path)
-    with open(path, "wb") as f:
-        f.write(encode_png(image))
-    return path
+    """Write `image` (see `encode_png`) to `path` atomically (whole or not at all); returns the path."""
+    from ._atomic import write_atomic
+
+    data = encode_png(image)
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    return write_atomic(os.fspath(path), write, suffix=".png")
 
 
 def to_uint8(image: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -51,14 +56,27 @@ def to_uint8(image: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip(a, 0, 255).astype(np.uint8)
 
 
+def upscale_factor(shape, min_side: int) -> int:
+    """The whole factor k >= 1 that brings the longer side of `shape` to at least `min_side` pixels."""
+    longest = max(int(s) for s in shape[:2])
+    return max(1, -(-int(min_side) // max(longest, 1)))
+
+
 def overlay(gray: np.ndarray, mask: np.ndarray, color=(255, 64, 32), alpha: float = 0.45,
-            points=()) -> np.ndarray:
-    """RGB uint8 [rows, cols, 3]: `gray` (uint8 [rows, cols]) with `mask` tinted in `color` and its border drawn
-    fully opaque; `points` is a sequence of (row, col, positive) drawn as small green (+) or red (-) squares."""
+            points=(), min_side: int = 0) -> np.ndarray:
+    """RGB uint8 [rows * k, cols * k, 3]: `gray` (uint8 [rows, cols]) with `mask` tinted in `color` and its border
+    drawn fully opaque; `points` is a sequence of (row, col, positive) in image pixels, drawn as small green (+) or
+    red (-) squares. k = `upscale_factor(shape, min_side)` (1 by default): each pixel becomes a k x k block, so a
+    small image is readable on screen; the border and the points are drawn at the enlarged size."""
     gray = np.asarray(gray, dtype=np.uint8)
     m = np.asarray(mask, dtype=bool)
     if gray.shape != m.shape:
         raise ValueError(f"gray and mask must have the same shape, got {gray.shape} and {m.shape}")
+    k = upscale_factor(m.shape, min_side) if min_side else 1
+    if k > 1:
+        gray = np.repeat(np.repeat(gray, k, axis=0), k, axis=1)
+        m = np.repeat(np.repeat(m, k, axis=0), k, axis=1)
+        points = [((r + 0.5) * k - 0.5, (c + 0.5) * k - 0.5, p) for r, c, p in points]
     rgb = np.repeat(gray[..., None], 3, axis=2).astype(np.float32)
     tint = np.asarray(color, dtype=np.float32)
     rgb[m] = (1 - alpha) * rgb[m] + alpha * tint
@@ -69,7 +87,9 @@ def overlay(gray: np.ndarray, mask: np.ndarray, color=(255, 64, 32), alpha: floa
     inner[:, :-1] &= m[:, 1:]
     rgb[m & ~inner] = tint
     rows, cols = m.shape
+    half = 2 + k // 2
     for r, c, positive in points:
         r, c = int(round(r)), int(round(c))
-        rgb[max(r - 2, 0):min(r + 3, rows), max(c - 2, 0):min(c + 3, cols)] = (40, 220, 40) if positive else (230, 30, 30)
+        rgb[max(r - half, 0):min(r + half + 1, rows), max(c - half, 0):min(c + half + 1, cols)] = (
+            (40, 220, 40) if positive else (230, 30, 30))
     return rgb.astype(np.uint8)

@@ -74,9 +74,12 @@ class ModelManifest:
         return d
 
     def to_json(self, path) -> pathlib.Path:
-        """Write the manifest as indented JSON to `path` (a file path); returns the path."""
+        """Write the manifest as indented JSON to `path` (a file path), atomically; returns the path."""
+        from ._atomic import write_atomic
+
         path = pathlib.Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+        write_atomic(path, lambda tmp: pathlib.Path(tmp).write_text(text), suffix=".json")
         return path
 
     @classmethod

@@ -32,3 +32,16 @@ def test_overlay_and_window():
     ov = overlay(gray, m, points=[(0, 0, True)])
     assert ov.shape == (10, 10, 3) and ov[5, 5, 0] > 0 and ov[9, 9].sum() == 0
     assert tuple(ov[0, 0]) == (40, 220, 40)
+
+
+def test_overlay_of_a_small_image_is_enlarged_by_a_whole_factor():
+    gray = np.zeros((128, 100), np.uint8)
+    m = np.zeros((128, 100), bool)
+    m[40:60, 30:50] = True
+    big = overlay(gray, m, points=[(50, 40, True)], min_side=512)
+    assert big.shape == (512, 400, 3)  # k = 4: 128 -> 512
+    # the mask region (4x) is tinted, far pixels are untouched, the click is drawn at its enlarged place
+    assert big[4 * 45, 4 * 35].sum() > 0 and big[4 * 100, 4 * 90].sum() == 0
+    assert tuple(big[4 * 50 + 1, 4 * 40 + 1]) == (40, 220, 40)
+    same = overlay(np.zeros((600, 600), np.uint8), np.zeros((600, 600), bool), min_side=512)
+    assert same.shape == (600, 600, 3)

@@ -28,7 +28,9 @@ def register(sub) -> None:
 
     p = sub.add_parser("bench", help="benchmark native geometry and metrics against scipy, OpenCV, edt, MONAI, ...",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeat", type=int, default=7, help="timed calls per contender at most; median reported (7)")
+    from radseg.cli._common import positive_float, positive_int
+
+    p.add_argument("--repeat", type=positive_int, default=7, help="timed calls per contender at most; median reported (7)")
     p.add_argument("--threads", default="all", help="1, 2, ... or 'all': thread limit for every library (all)")
     p.add_argument("--only", default=None, help="comma-separated case keys or groups, e.g. edt,closing (all)")
     p.add_argument("--quick", action="store_true",
@@ -39,32 +41,36 @@ def register(sub) -> None:
     p.add_argument("--synthetic", action="store_true", help="use synthetic organ-like masks even if real data exists")
     p.add_argument("--case", default="sabs_00", help="BTCV case id, sabs_00 .. sabs_29 (sabs_00)")
     p.add_argument("--size", default="full", choices=["full", "tiny"], help="tiny: small shapes for smoke tests")
-    p.add_argument("--budget", type=float, default=None, metavar="S",
+    p.add_argument("--budget", type=positive_float, default=None, metavar="S",
                    help="seconds of timed calls per contender and case (2, or 0.5 with --quick)")
     p.add_argument("--check", action="store_true", help="exit with status 1 when a measured bar is MISS")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from radseg.bench import report, run_benchmark
+    import pathlib
 
+    from radseg._atomic import write_atomic
+    from radseg.bench import report, run_benchmark
+    from radseg.cli._common import output_file
+    from radseg.errors import RadsegError, UsageError
+
+    for flag, path in (("--json", args.json_path), ("--markdown", args.markdown)):
+        if path:
+            output_file(path, flag)  # before minutes of timing, not after
     try:
         result = run_benchmark(threads=args.threads, repeat=args.repeat, only=args.only, quick=args.quick,
                                size=args.size, data=args.data, case=args.case, budget_s=args.budget,
                                synthetic=args.synthetic,
                                progress=lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
     except ValueError as exc:
-        print(f"radseg bench: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc), "see 'radseg bench --help'") from exc
     sys.stdout.write(report.to_text(result))
-    if args.json_path:
-        with open(args.json_path, "w", encoding="utf-8") as f:
-            f.write(report.to_json(result))
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as f:
-            f.write(report.to_markdown(result))
+    for path, text in ((args.json_path, report.to_json), (args.markdown, report.to_markdown)):
+        if path:
+            body = text(result)
+            write_atomic(path, lambda tmp: pathlib.Path(tmp).write_text(body, encoding="utf-8"))
     missed = [f"{c['key']}: {b['bar']}" for c in result["cases"] for b in c["bars"] if b["verdict"] == "MISS"]
     if args.check and missed:
-        print(f"radseg bench: {len(missed)} bar(s) missed: " + "; ".join(missed), file=sys.stderr)
-        return 1
+        raise RadsegError(f"{len(missed)} bar(s) missed: " + "; ".join(missed), "see the table above")
     return 0

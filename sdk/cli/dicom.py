@@ -3,13 +3,13 @@
     radseg dicom info PATH [--series UID] [--json]     # series found, then the chosen volume's geometry
     radseg dicom to-nifti PATH OUT.nii.gz [--series UID]
 
-Needs the ``dicom`` extra. PATH is a folder (searched recursively) or a file. Exit codes: 0 ok, 1 the data cannot be
-read (the message names the file and the problem), 2 usage, 3 missing optional package.
+Needs the ``dicom`` extra. PATH is a folder (searched recursively; hidden folders and Python virtual environments
+are skipped) or a file. Exit codes: 0 ok, 1 the data cannot be read (the message names the file and the problem),
+2 usage, 3 missing optional package.
 """
 from __future__ import annotations
 
 import json
-import sys
 
 
 def register(sub) -> None:
@@ -29,7 +29,9 @@ def register(sub) -> None:
     conv.add_argument("out", help="output .nii or .nii.gz")
     conv.add_argument("--series", default=None, metavar="UID", help="SeriesInstanceUID when PATH holds several")
     conv.set_defaults(func=run_to_nifti)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    from radseg.cli._common import requires_action
+
+    p.set_defaults(func=requires_action(p))
 
 
 def describe(vol) -> dict:
@@ -48,53 +50,65 @@ def describe(vol) -> dict:
     }
 
 
-def _fail(exc) -> int:
-    print(f"radseg dicom: {exc}", file=sys.stderr)
-    return 1
+def _series_error(exc, path):
+    """MultipleSeriesError / SeriesError said in terms of the command line (--series, --uneven)."""
+    import radseg.dicom as rd
+    from radseg.errors import InputError
+
+    if isinstance(exc, rd.MultipleSeriesError):
+        uids = ", ".join(s["series_uid"] or "(no UID)" for s in exc.series)
+        return InputError(f"{path} holds {len(exc.series)} image series ({uids})", "choose one with --series UID")
+    text = str(exc).replace("Pass uneven='allow' to read it anyway", "Add --uneven allow to read it anyway")
+    text = text.replace("series_uid ", "--series ")
+    return InputError(text)
 
 
 def run_info(args) -> int:
     import warnings
 
     import radseg.dicom as rd
+    from radseg.cli._common import input_path
 
+    input_path(args.path, "PATH", kind="path")
+    series = rd.list_series(args.path)
+    error = None
     try:
-        series = rd.list_series(args.path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rd.DicomGeometryWarning)  # reported in "warnings"
             vol = rd.read_series(args.path, series_uid=args.series, uneven=args.uneven)
-    except rd.MultipleSeriesError as exc:
-        vol, error = None, str(exc)
-    except (rd.DicomError, FileNotFoundError) as exc:
-        return _fail(exc)
-    else:
-        error = None
+    except rd.SeriesError as exc:
+        if not series:
+            raise _series_error(exc, args.path) from exc
+        vol, error = None, _series_error(exc, args.path)
     out = {"series": series, "volume": describe(vol) if vol is not None else None}
     if error:
-        out["error"] = error
+        out["error"] = str(error)
     if args.json:
         print(json.dumps(out, indent=2, default=str))
     else:
         for s in series:
             print(f"series {s['series_uid'] or '(no UID)'}: {s['modality']} {s['files']} files {s['description']!r}")
-        if vol is None:
-            print(error)
-        else:
+        if vol is not None:
             d = describe(vol)
             print(f"volume {d['shape']} {d['dtype']} spacing {d['spacing_mm']} mm (slice, row, col)")
             print(f"origin {d['origin_lps_mm']} mm LPS; tilt {d['tilt_deg']} deg; regular {d['regular']}")
             for w in d["warnings"]:
-                print(f"warning: {w}")
-    return 0 if vol is not None else 1
+                print(f"note: {w}")
+    if error:
+        raise error
+    return 0
 
 
 def run_to_nifti(args) -> int:
     import radseg.dicom as rd
+    from radseg.cli._common import input_path, output_file
 
+    input_path(args.path, "PATH", kind="path")
+    output_file(args.out, "OUT", suffixes=(".nii", ".nii.gz"))
     try:
         vol = rd.read_series(args.path, series_uid=args.series)
-        rd.write_nifti(vol, args.out)
-    except (rd.DicomError, FileNotFoundError) as exc:
-        return _fail(exc)
+    except rd.SeriesError as exc:
+        raise _series_error(exc, args.path) from exc
+    rd.write_nifti(vol, args.out)
     print(f"wrote {args.out}: {vol.shape} [slices, rows, cols] -> NIfTI (col, row, slice)")
     return 0

@@ -3,12 +3,13 @@ structures never seen in training. Writes eval.json (every number), dice_vs_clic
 from __future__ import annotations
 
 import json
-import pathlib
 import sys
 import time
 
 
 def register(sub) -> None:
+    from radseg.cli._common import positive_int, requires_action
+
     p = sub.add_parser("eval", help="evaluate a model with simulated users (Dice, HD95, MSD, NoC; JSON + plot)")
     tasks = p.add_subparsers(dest="task", metavar="TASK")
     c = tasks.add_parser("click", help="click model: deterministic user, 1..20 clicks per slice",
@@ -17,18 +18,18 @@ def register(sub) -> None:
     c.add_argument("--model", default="click", help="bundled model name or exported model folder (default: click)")
     c.add_argument("--data", default=None, help="the shared data folder (default: $RADSEG_DATA or ../shared/data)")
     c.add_argument("--out", required=True, help="output folder for eval.json, eval.md (model-card tables) and dice_vs_clicks.png")
-    c.add_argument("--max-slices", type=int, default=None,
+    c.add_argument("--max-slices", type=positive_int, default=None,
                    help="at most N slices per structure, evenly spread over its slices (default: all)")
     c.add_argument("--max-clicks", type=int, default=20, help="clicks per case; NoC is capped here (default 20)")
     c.add_argument("--btcv", default=None, help="comma-separated BTCV patients (default: the manifest's held-out ones)")
     c.add_argument("--chaos", default=None, help="comma-separated CHAOS patients (default: the manifest's held-out ones)")
     c.add_argument("--no-unseen", action="store_true", help="skip the TotalSegmentator never-seen structures")
     c.add_argument("--backend", default=None, help="backend name (default: automatic)")
-    c.add_argument("--threads", type=int, default=None, help="CPU threads for the backend")
+    c.add_argument("--threads", type=positive_int, default=None, help="CPU threads for the backend")
     c.add_argument("--json", action="store_true", help="print the summary JSON on stdout instead of the table")
-    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.add_argument("--no-progress", action="store_true", help="no progress (a bar on a terminal, a line every 30 s otherwise)")
     c.set_defaults(func=run_click)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(func=requires_action(p, "a model task"))
 
 
 def _patients(arg, split, dataset):
@@ -44,29 +45,28 @@ def _seen_names(dataset, held):
 
 
 def run_click(args) -> int:
-    import radseg
+    from radseg._progress import progress
+    from radseg.cli._common import load_model, output_dir
+    from radseg.errors import InputError, UsageError
     from radseg.eval import datasets, report
     from radseg.eval.click import evaluate, summarize
     from radseg.eval.splits import heldout
 
-    if args.max_slices is not None and args.max_slices < 1:
-        print("radseg eval click: --max-slices must be a positive integer", file=sys.stderr)
-        return 2
     if args.max_clicks < 15:
-        print("radseg eval click: --max-clicks must be at least 15 (Dice is reported after 15 clicks)", file=sys.stderr)
-        return 2
+        raise UsageError(f"--max-clicks {args.max_clicks}: too few", "give at least 15 (Dice is reported after 15 "
+                                                                     "clicks)")
     try:
         root = datasets.find_data_root(args.data)
     except FileNotFoundError as exc:
-        print(f"radseg eval click: {exc}", file=sys.stderr)
-        return 2
+        what = f"--data {args.data}: no such folder" if args.data else "the shared data folder was not found"
+        raise InputError(what, "pass --data PATH or set RADSEG_DATA") from exc
+    out = output_dir(args.out)
     _limit_openmp(1)
-    model = radseg.load(args.model, backend=args.backend, threads=args.threads)
+    model = load_model(args.model, backend=args.backend, threads=args.threads)
     split = heldout(model.manifest)
     btcv, chaos = _patients(args.btcv, split["patients"], "btcv"), _patients(args.chaos, split["patients"], "chaos")
     if not btcv and not chaos:
-        print("radseg eval click: no held-out patients: the manifest names none; pass --btcv / --chaos", file=sys.stderr)
-        return 2
+        raise UsageError("no held-out patients: the model's manifest names none", "pass --btcv and/or --chaos")
     unseen = split["unseen_structures"]
     modality = {"btcv": "ct", "chaos": "mr"}
     cases = []
@@ -82,9 +82,7 @@ def run_click(args) -> int:
     if not args.no_unseen and (root / "totalseg").is_dir():
         for modality in ("CT", "MR"):
             cases += datasets.totalseg_cases(root, modality, max_slices=args.max_slices)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    bar = _progress(len(cases), disable=args.no_progress)
+    bar = progress(len(cases), unit="case", desc="eval click", disable=args.no_progress)
     t0 = time.perf_counter()
     results = evaluate(model, cases, max_clicks=args.max_clicks, progress=lambda r: bar.update(1))
     bar.close()
@@ -104,7 +102,11 @@ def run_click(args) -> int:
     try:
         png = report.plot_dice_vs_clicks(out / "dice_vs_clicks.png", summary)
     except ModuleNotFoundError as exc:  # matplotlib is in the train extra
-        print(f"radseg eval click: no plot ({exc.name} not installed: pip install 'radseg[train]')", file=sys.stderr)
+        import warnings
+
+        from radseg.errors import RadsegWarning
+
+        warnings.warn(f"no plot: {exc.name!r} is not installed (pip install 'radseg[train]')", RadsegWarning)
     if args.json:
         print(json.dumps({"meta": meta, "summary": summary["groups"], "comparison": report.comparison(summary)}, indent=1))
     else:
@@ -134,27 +136,3 @@ def _limit_openmp(n: int) -> None:
         ctypes.CDLL("libgomp.so.1").omp_set_num_threads(int(n))
     except OSError:
         pass
-
-
-def _progress(total: int, disable: bool = False):
-    try:
-        from tqdm import tqdm
-    except ModuleNotFoundError:
-        return _Counter(total, disable)
-    return tqdm(total=total, unit="case", disable=disable, file=sys.stderr, dynamic_ncols=True)
-
-
-class _Counter:
-    """A progress line on stderr when tqdm is not installed."""
-
-    def __init__(self, total, disable):
-        self.total, self.n, self.disable = total, 0, disable
-
-    def update(self, k=1):
-        self.n += k
-        if not self.disable and (self.n % 10 == 0 or self.n == self.total):
-            print(f"\r{self.n}/{self.total} cases", end="", file=sys.stderr, flush=True)
-
-    def close(self):
-        if not self.disable:
-            print(file=sys.stderr)

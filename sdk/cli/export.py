@@ -6,9 +6,6 @@ command fails (exit 1) when it exceeds --tolerance.
 """
 from __future__ import annotations
 
-import sys
-
-
 def register(sub) -> None:
     p = sub.add_parser("export", help="export a checkpoint to ONNX + manifest, verified against torch",
                        description=__doc__.split("\n", 1)[1])
@@ -34,7 +31,9 @@ _BOOLEAN = {"refine_first_click", "keep_clicked_components"}
 
 
 def parse_overrides(items, flag: str) -> dict:
-    """["KEY=VALUE", ...] -> {key: float or bool}; ValueError naming `flag` and the bad item."""
+    """["KEY=VALUE", ...] -> {key: float or bool}; UsageError (a ValueError) naming `flag` and the bad item."""
+    from radseg.errors import UsageError
+
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -47,28 +46,34 @@ def parse_overrides(items, flag: str) -> dict:
         except ValueError:
             sep = ""
         if not sep or not key or key in _BOOLEAN:
-            raise ValueError(f"{flag} wants KEY=NUMBER (e.g. initial_size_mm=192) or "
+            raise UsageError(f"{flag} wants KEY=NUMBER (e.g. initial_size_mm=192) or "
                              f"{'|'.join(sorted(_BOOLEAN))}=true|false, got {item!r}")
     return out
 
 
 def run(args) -> int:
-    from radseg.cli import EXIT_FAILURE
+    from radseg.cli._common import input_path, output_dir
+    from radseg.errors import InputError, RadsegError
+
+    crop, post = parse_overrides(args.crop, "--crop"), parse_overrides(args.postprocess, "--postprocess")
+    input_path(args.checkpoint, "CHECKPOINT", kind="path")
+    if args.metrics is not None:
+        input_path(args.metrics, "--metrics")
+    output_dir(args.out)
     from radseg.export.onnx_export import ExportError, export_checkpoint
 
-    try:
-        crop, post = parse_overrides(args.crop, "--crop"), parse_overrides(args.postprocess, "--postprocess")
-    except ValueError as exc:
-        print(f"radseg export: {exc}", file=sys.stderr)
-        return 2
     try:
         report = export_checkpoint(args.checkpoint, args.out, opset=args.opset, tolerance=args.tolerance,
                                    data=args.data, metrics_json=args.metrics, crop=crop or None,
                                    postprocess=post or None)
-    except (FileNotFoundError, ValueError, ExportError) as exc:
-        print(f"radseg export: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    print(f"wrote {report['onnx']} ({report['onnx_mb']:.2f} MB) and {report['manifest']}")
+    except RadsegError:
+        raise
+    except ExportError as exc:
+        raise RadsegError(str(exc)) from exc
+    except (FileNotFoundError, ValueError) as exc:
+        raise InputError(str(exc)) from exc
+    print(f"wrote {report['onnx']} ({report['onnx_mb']:.2f} MB) and {report['manifest']}"
+          + (f"; kept {report['model_card']}" if report.get("model_card") else ""))
     print(f"verified on real inputs ({report['inputs']}; {report['source']}): max abs logit difference "
           f"ONNX Runtime vs torch = {report['max_abs_diff']:.2e} (tolerance {args.tolerance:g})")
     return 0

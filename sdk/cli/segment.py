@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import sys
 import time
 
 DEMO_DICOM = "CT_small.dcm"
@@ -20,77 +19,121 @@ DEMO_STRUCTURE = "spleen"
 
 
 def register(sub) -> None:
+    from radseg.cli._common import positive_int
+
     p = sub.add_parser("segment", help="segment a structure on a 2D slice with clicks; write mask and overlay PNG",
-                       description="Click-model segmentation of one 2D slice. Points are (row, col) pixel indices.")
+                       description="Click-model segmentation of one 2D slice. Points are (row, col) pixel indices; "
+                                   "a value that begins with a minus works as typed (--click -5,100 is refused as "
+                                   "outside the image, not as an unknown flag).")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--image", help="a 2D image: .dcm (DICOM), .npy, or .nii/.nii.gz (with --slice)")
     src.add_argument("--demo", action="store_true",
-                     help="a real CT slice: a held-out BTCV patient's spleen from ../shared/data when present, "
-                          "else pydicom's bundled CT_small.dcm")
+                     help="a real CT slice: a held-out BTCV patient's spleen from the shared data folder when "
+                          "found, else pydicom's bundled CT_small.dcm")
     p.add_argument("--click", action="append", default=[], metavar="ROW,COL[,+|-]",
                    help="a click; '+' (default) = structure, '-' = background; repeat for more clicks")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--model", default="click", help="bundled model name or exported model folder")
-    p.add_argument("--modality", default=None, help="CT or MR (default: from the DICOM header, else CT)")
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--model", default="click", help="bundled model name or exported model folder (click)")
+    p.add_argument("--modality", default=None, type=str.upper, choices=["CT", "MR"],
+                   help="CT or MR (default: from the DICOM header, else CT with a warning)")
     p.add_argument("--spacing", default=None, metavar="ROW_MM,COL_MM",
-                   help="pixel size (default: from the file; 1,1 for .npy)")
-    p.add_argument("--slice", type=int, default=None, help="axial slice index of a NIfTI volume (default: middle)")
-    p.add_argument("--data", default=None, help="shared data folder for --demo (default: $RADSEG_DATA or ../shared/data)")
-    p.add_argument("--backend", default=None, help="backend name (default: automatic)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for the backend")
+                   help="pixel size (default: from the file; 1,1 with a warning for .npy)")
+    p.add_argument("--slice", type=int, default=None, help="slice index of a 3D .npy or NIfTI volume (default: middle)")
+    p.add_argument("--data", default=None,
+                   help="shared data folder for --demo (default: $RADSEG_DATA or ../shared/data; a folder given "
+                        "here must exist)")
+    p.add_argument("--backend", default=None, help="backend name (default: the best that works here)")
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for the backend")
     p.set_defaults(func=run)
 
 
 def parse_click(text: str):
-    """"ROW,COL" or "ROW,COL,+" / "ROW,COL,-" -> (row, col, positive). ValueError with the expected form."""
+    """"ROW,COL" or "ROW,COL,+" / "ROW,COL,-" -> (row, col, positive). UsageError (a ValueError) otherwise."""
+    from radseg.errors import UsageError
+
     parts = [t.strip() for t in str(text).split(",")]
     if len(parts) not in (2, 3):
-        raise ValueError(f"--click {text!r}: expected ROW,COL or ROW,COL,+ or ROW,COL,-")
+        raise UsageError(f"--click {text!r}: expected ROW,COL or ROW,COL,+ or ROW,COL,-")
     try:
         row, col = float(parts[0]), float(parts[1])
     except ValueError:
-        raise ValueError(f"--click {text!r}: ROW and COL must be numbers (pixel indices)") from None
+        raise UsageError(f"--click {text!r}: ROW and COL must be numbers (pixel indices)") from None
     sign = parts[2] if len(parts) == 3 else "+"
     if sign not in ("+", "-", "pos", "neg"):
-        raise ValueError(f"--click {text!r}: the third field must be + or -")
+        raise UsageError(f"--click {text!r}: the third field must be + or -")
     return row, col, sign in ("+", "pos")
 
 
-def _parse_pair(text: str, name: str):
-    try:
-        a, b = (float(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"{name} {text!r}: expected two numbers separated by a comma") from None
-    return a, b
-
-
 def read_image(path, slice_index=None):
-    """-> (image float32 [rows, cols], spacing (row_mm, col_mm) or None, modality or None, description)."""
+    """-> (image float32 [rows, cols], spacing (row_mm, col_mm) or None, modality or None, description).
+
+    Raises InputError (missing, unreadable or wrong kind of file) and UsageError (--slice out of range).
+    """
     import numpy as np
 
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--image {path}: no such file")
+    from radseg.cli._common import input_path
+    from radseg.errors import InputError
+
+    path = input_path(path, "--image")
     name = path.name.lower()
     if name.endswith(".npy"):
-        a = np.load(path, allow_pickle=False)
-        if a.ndim == 3 and slice_index is not None:
-            a = a[slice_index]
+        try:
+            a = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise InputError(f"--image {path}: not a readable .npy array ({exc})", "save it with numpy.save") from None
+        if a.ndim == 3:
+            k = _slice_index(slice_index, a.shape[0])
+            return np.asarray(a[k], np.float32), None, None, f"{path.name} slice {k}"
+        if a.ndim != 2:
+            raise InputError(f"--image {path}: the array has shape {a.shape}", "give a 2D [rows, cols] slice or "
+                                                                             "a 3D [slices, rows, cols] volume")
+        if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+            raise InputError(f"--image {path}: the array has dtype {a.dtype}", "give a real-valued image")
         return np.asarray(a, np.float32), None, None, f"{path.name}"
     if name.endswith((".nii", ".nii.gz")):
         from radseg.training.data.volumes import load_display
 
-        vol, spacing = load_display(path, dtype=np.float32)
-        k = vol.shape[0] // 2 if slice_index is None else int(slice_index)
-        if not 0 <= k < vol.shape[0]:
-            raise ValueError(f"--slice {k}: the volume has {vol.shape[0]} axial slices")
+        try:
+            vol, spacing = load_display(path, dtype=np.float32)
+        except (ValueError, OSError, EOFError) as exc:
+            raise InputError(f"--image {path}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
+        k = _slice_index(slice_index, vol.shape[0])
         return vol[k], (spacing[1], spacing[2]), None, f"{path.name} axial slice {k}"
-    import pydicom  # .dcm, or any file pydicom can read
+    return _read_dicom_slice(path, slice_index)
 
-    ds = pydicom.dcmread(str(path))
-    a = ds.pixel_array.astype(np.float32)
+
+def _slice_index(slice_index, count: int) -> int:
+    from radseg.errors import UsageError
+
+    k = count // 2 if slice_index is None else int(slice_index)
+    if not 0 <= k < count:
+        raise UsageError(f"--slice {k}: the volume has {count} slices", f"give --slice between 0 and {count - 1}")
+    return k
+
+
+def _read_dicom_slice(path, slice_index):
+    import numpy as np
+    import pydicom
+
+    from radseg.errors import InputError
+
+    try:
+        ds = pydicom.dcmread(str(path))
+    except pydicom.errors.InvalidDicomError:
+        raise InputError(f"--image {path}: not a DICOM, .npy or NIfTI file",
+                         "give a .dcm, .npy, .nii or .nii.gz image") from None
+    except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"--image {path}: unreadable DICOM file, perhaps truncated ({type(exc).__name__})") from None
+    if "PixelData" not in ds:
+        raise InputError(f"--image {path}: a DICOM file without pixel data (Modality {ds.get('Modality', '?')})",
+                         "give an image file")
+    try:
+        a = ds.pixel_array.astype(np.float32)
+    except Exception as exc:  # pydicom raises many types for corrupt or unsupported pixel data
+        raise InputError(f"--image {path}: cannot decode its pixel data ({type(exc).__name__}: {exc})",
+                         "install the decoders with pip install 'radseg[dicom]', or convert the file") from None
     if a.ndim == 3:
-        k = a.shape[0] // 2 if slice_index is None else int(slice_index)
+        k = _slice_index(slice_index, a.shape[0])
         a = a[k]
     a = a * float(getattr(ds, "RescaleSlope", 1) or 1) + float(getattr(ds, "RescaleIntercept", 0) or 0)
     spacing = tuple(float(v) for v in ds.PixelSpacing) if "PixelSpacing" in ds else None
@@ -99,21 +142,43 @@ def read_image(path, slice_index=None):
 
 
 def demo_image(data=None):
-    """-> (image HU, spacing, "CT", description, default click, reference mask or None)."""
+    """-> (image HU, spacing, "CT", description, default click, reference mask or None).
+
+    `data` given: that folder must exist and hold btcv_sabs_ct/ (InputError naming it otherwise). Not given: the
+    shared data folder when found, else pydicom's bundled CT slice, with a warning that says why.
+    """
+    import warnings
+
     import numpy as np
 
-    try:
-        from radseg.eval.datasets import find_data_root
+    from radseg.errors import InputError, RadsegWarning
+    from radseg.eval.datasets import find_data_root
 
-        root = find_data_root(data)
+    if data is not None:
+        root = pathlib.Path(data).expanduser()
+        if not root.is_dir():
+            raise InputError(f"--data {data}: no such folder", "give the shared data folder, or leave out --data")
         if not (root / "btcv_sabs_ct").is_dir():
-            raise FileNotFoundError(root / "btcv_sabs_ct")
+            raise InputError(f"--data {data}: has no btcv_sabs_ct/ folder",
+                             "give the shared data folder, or leave out --data for pydicom's bundled CT slice")
+    else:
+        try:
+            root = find_data_root(None)
+            if not (root / "btcv_sabs_ct").is_dir():
+                raise FileNotFoundError(root / "btcv_sabs_ct")
+        except FileNotFoundError:
+            warnings.warn(f"no shared data folder found (set RADSEG_DATA or pass --data); using pydicom's bundled "
+                          f"{DEMO_DICOM}", RadsegWarning)
+            return _demo_dicom()
+    try:
+        from radseg.click.robot import deterministic_click
         from radseg.training.data import btcv
         from radseg.training.data.split import BTCV_VALIDATION
-        from radseg.click.robot import deterministic_click
-    except (FileNotFoundError, ModuleNotFoundError) as exc:
-        why = f"missing module {exc.name}" if isinstance(exc, ModuleNotFoundError) else "no ../shared/data"
-        print(f"radseg segment --demo: {why}; using pydicom's bundled {DEMO_DICOM}", file=sys.stderr)
+    except ModuleNotFoundError as exc:  # nibabel (dicom extra) reads the BTCV volumes
+        if data is not None:
+            raise
+        warnings.warn(f"the demo's BTCV slice needs {exc.name!r} (pip install 'radseg[dicom]'); using pydicom's "
+                      f"bundled {DEMO_DICOM}", RadsegWarning)
         return _demo_dicom()
     patient = BTCV_VALIDATION[0]
     vol = btcv.load(root, patient)
@@ -133,57 +198,51 @@ def _demo_dicom():
     return image, spacing, modality or "CT", f"pydicom's bundled {DEMO_DICOM} (a thoracic vertebra)", DEMO_DICOM_CLICK, None
 
 
+#: Overlays of images smaller than this (pixels, longer side) are enlarged by a whole factor, so a 128 x 128 slice
+#: is not a thumbnail; mask.png and mask.npy stay on the image's own grid.
+OVERLAY_MIN_SIDE = 512
+
+
 def run(args) -> int:
     import numpy as np
 
-    import radseg
-    from radseg._png import overlay, to_uint8, write_png
+    from radseg._atomic import write_atomic
+    from radseg._png import encode_png, overlay, to_uint8
+    from radseg.cli._common import load_model, number_list, output_dir
+    from radseg.errors import UsageError
 
-    try:
-        clicks = [parse_click(c) for c in args.click]
-        spacing_arg = _parse_pair(args.spacing, "--spacing") if args.spacing else None
-    except ValueError as exc:
-        print(f"radseg segment: {exc}", file=sys.stderr)
-        return 2
+    clicks = [parse_click(c) for c in args.click]
+    spacing_arg = number_list(args.spacing, "--spacing", 2, positive=True) if args.spacing else None
     ref = None
-    try:
-        if args.demo:
-            image, spacing, modality, desc, default_click, ref = demo_image(args.data)
-            clicks = clicks or [tuple(default_click)]
-        else:
-            image, spacing, modality, desc = read_image(args.image, args.slice)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"radseg segment: {exc}", file=sys.stderr)
-        return 2
+    if args.demo:
+        image, spacing, modality, desc, default_click, ref = demo_image(args.data)
+        clicks = clicks or [tuple(default_click)]
+    else:
+        image, spacing, modality, desc = read_image(args.image, args.slice)
     if not clicks:
-        print("radseg segment: give at least one --click ROW,COL (or use --demo)", file=sys.stderr)
-        return 2
-    spacing = spacing_arg or spacing
-    if spacing is None:
-        print("radseg segment: no pixel spacing in the file; assuming 1 mm (pass --spacing ROW_MM,COL_MM)",
-              file=sys.stderr)
-        spacing = (1.0, 1.0)
-    modality = (args.modality or modality or "CT").upper()
+        raise UsageError("no click given", "add --click ROW,COL (or use --demo)")
+    spacing = spacing_arg or spacing  # None: the session assumes 1 mm and warns
+    modality = args.modality or (modality.upper() if modality else None)  # None: the session assumes CT and warns
+    out = output_dir(args.out)
     t0 = time.perf_counter()
-    model = radseg.load(args.model, backend=args.backend, threads=args.threads)
+    model = load_model(args.model, backend=args.backend, threads=args.threads)
     t1 = time.perf_counter()
     try:
         sess = model.start(image, spacing=spacing, modality=modality)
-        t2 = time.perf_counter()
-        click_ms = []
-        for r, c, positive in clicks:
-            tc = time.perf_counter()
-            mask = sess.click(r, c, positive=positive)
-            click_ms.append(round((time.perf_counter() - tc) * 1e3, 2))
     except (ValueError, TypeError) as exc:
-        print(f"radseg segment: {exc}", file=sys.stderr)
-        return 2
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "mask.npy", mask)
-    write_png(out / "mask.png", mask)
+        raise UsageError(f"the image cannot be segmented: {exc}") from exc
+    t2 = time.perf_counter()
+    click_ms = []
+    for r, c, positive in clicks:
+        tc = time.perf_counter()
+        try:
+            mask = sess.click(r, c, positive=positive)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"--click {r:g},{c:g}: {exc}") from exc
+        click_ms.append(round((time.perf_counter() - tc) * 1e3, 2))
+    spacing, modality = sess.spacing, sess.modality.upper()
     low, high = (-160.0, 240.0) if modality == "CT" else tuple(float(v) for v in np.percentile(image, [0.5, 99.5]))
-    write_png(out / "overlay.png", overlay(to_uint8(image, low, high), mask, points=sess.clicks))
+    picture = overlay(to_uint8(image, low, high), mask, points=sess.clicks, min_side=OVERLAY_MIN_SIDE)
     result = {
         "image": desc, "shape": list(mask.shape), "spacing_mm": list(spacing), "modality": modality,
         "clicks": [list(c) for c in sess.clicks], "model": str(model.path), "backend": model.backend,
@@ -196,7 +255,11 @@ def run(args) -> int:
 
         result["reference"] = DEMO_STRUCTURE
         result["dice_vs_reference"] = round(dice_score(mask, ref), 4)
-    (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
+    # Each file appears whole or not at all (written beside its name, then renamed).
+    write_atomic(out / "mask.npy", lambda tmp: np.save(tmp, mask), suffix=".npy")
+    write_atomic(out / "mask.png", lambda tmp: pathlib.Path(tmp).write_bytes(encode_png(mask)))
+    write_atomic(out / "overlay.png", lambda tmp: pathlib.Path(tmp).write_bytes(encode_png(picture)))
+    write_atomic(out / "result.json", lambda tmp: pathlib.Path(tmp).write_text(json.dumps(result, indent=1) + "\n"))
     print(f"{desc}\n  model {model.path.name} on {model.backend}; {len(sess.clicks)} click(s) {sess.clicks}")
     print(f"  mask: {result['mask_pixels']} pixels, {result['mask_area_mm2']} mm^2"
           + (f"; Dice against the reference {DEMO_STRUCTURE}: {result['dice_vs_reference']:.3f}" if ref is not None else ""))

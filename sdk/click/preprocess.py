@@ -43,6 +43,23 @@ def normalize_intensity(image, modality: str, manifest: ModelManifest) -> np.nda
     return np.clip(out, 0.0, 1.0, out=out)
 
 
+def hounsfield_problem(image: np.ndarray):
+    """Why a CT image given to radseg cannot be in Hounsfield units, or None when it may well be.
+
+    Every axial CT slice of a patient holds air (-1000 HU) or fat (about -100 HU), so an image with no value below
+    0, or of an unsigned dtype, holds raw stored values that were never rescaled (HU = stored * RescaleSlope +
+    RescaleIntercept). Zero-filled images are left alone (nothing to say about them).
+    """
+    a = np.asarray(image)
+    if np.issubdtype(a.dtype, np.unsignedinteger) and a.any():
+        return f"the CT image has the unsigned dtype {a.dtype}, which cannot hold Hounsfield units (air is -1000 HU)"
+    low = float(a.min()) if a.size else 0.0
+    if low >= 0 and a.any():
+        return (f"the CT image has no value below 0 (min {low:g}, max {float(a.max()):g}), but air is -1000 HU and "
+                "fat -100 HU")
+    return None
+
+
 def intensity_spec(modality: str, manifest: ModelManifest) -> dict:
     if not isinstance(modality, str):
         raise TypeError(f"modality must be a string such as 'CT' or 'MR', got {type(modality).__name__}")

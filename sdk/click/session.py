@@ -19,11 +19,13 @@ import numbers
 import pathlib
 import threading
 import time
+import warnings
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from .._validate import as_spacing
+from ..errors import RadsegWarning
 from ..manifest import ModelManifest
 from . import postprocess, preprocess
 
@@ -36,6 +38,9 @@ DRAG_MARGIN = 0.15
 
 Click = Tuple[float, float, bool]
 
+_NO_POSITIVE_CLICK = ("a negative click with no positive click before it: the mask stays empty; a structure starts "
+                      "with a positive click on it")
+
 
 class ClickModel:
     """A loaded click model: the backend that runs it and the manifest that parameterises its preprocessing.
@@ -43,7 +48,7 @@ class ClickModel:
     Made by `radseg.load`; holds no per-image state, so one model serves many sessions (one at a time per thread).
 
     Attributes:
-        backend: name of the backend in use ("onnxruntime-cpu", "onnxruntime-cuda", "tensorrt").
+        backend: name of the backend in use ("onnxruntime-cpu", "onnxruntime-cuda").
         refused: better backends that were refused, name -> reason.
         manifest: the `ModelManifest` stored with the model.
         path: the model folder.
@@ -72,17 +77,28 @@ class ClickModel:
     def modalities(self) -> List[str]:
         return sorted(self.manifest.intensity)
 
-    def start(self, image, spacing=(1.0, 1.0), modality: str = "CT") -> "ClickSession":
+    def start(self, image, spacing=None, modality: Optional[str] = None) -> "ClickSession":
         """Begin segmenting one 2D image.
 
         Args:
             image: real array [rows, cols]; CT in Hounsfield units, MR in the scanner's raw units. Each side must lie
                 in [MIN_SIDE, MAX_SIDE]; NaN and inf are refused.
-            spacing: (row_mm, col_mm), the pixel size (DICOM PixelSpacing order).
-            modality: one of ``self.modalities`` (case-insensitive), e.g. "CT" or "MR".
+            spacing: (row_mm, col_mm), the pixel size (DICOM PixelSpacing order). None assumes 1 mm and warns.
+            modality: one of ``self.modalities`` (case-insensitive), e.g. "CT" or "MR". None assumes CT and warns.
         Returns:
             a `ClickSession` with no clicks and an empty mask.
+
+        Warns (`radseg.RadsegWarning`): when spacing or modality is assumed, and when a CT image cannot be in
+        Hounsfield units (`preprocess.hounsfield_problem`: raw stored values that were never rescaled).
         """
+        if spacing is None:
+            warnings.warn("no pixel spacing given: assuming 1 mm x 1 mm pixels, which sizes the crop wrongly for "
+                          "most images; pass spacing=(row_mm, col_mm) (DICOM PixelSpacing)", RadsegWarning, stacklevel=2)
+            spacing = (1.0, 1.0)
+        if modality is None:
+            warnings.warn("no modality given: assuming CT (values in Hounsfield units); pass modality='CT' or "
+                          "modality='MR'", RadsegWarning, stacklevel=2)
+            modality = "CT"
         return ClickSession(self, image, spacing, modality)
 
     def warmup(self) -> "ClickModel":
@@ -155,6 +171,11 @@ class ClickSession:
             )
         sp = tuple(as_spacing(spacing, 2, "spacing"))
         spec_key = _modality_key(modality, model.manifest)
+        problem = preprocess.hounsfield_problem(a) if spec_key.upper() == "CT" else None
+        if problem:
+            warnings.warn(f"{problem}: these look like raw stored pixel values; convert them to HU first "
+                          "(HU = stored * RescaleSlope + RescaleIntercept; radseg.dicom.read_series does this)",
+                          RadsegWarning, stacklevel=3)
         self._model = model
         self._norm = preprocess.normalize_intensity(a, spec_key, model.manifest)
         self.shape: Tuple[int, int] = (int(a.shape[0]), int(a.shape[1]))
@@ -189,10 +210,20 @@ class ClickSession:
             row, col: the click position in image pixels (integers, or floats for sub-pixel positions), inside
                 the image: 0 <= row <= rows - 1, 0 <= col <= cols - 1.
             positive: True for "this is the structure", False for "this is not".
+
+        A structure starts with a positive click: while the session holds no positive click, the mask stays empty
+        (no network pass) and a `radseg.RadsegWarning` says so; the click is kept, so undo works as usual.
         """
         point = self._check_point(row, col, "click")
         pos = _check_positive(positive)
         clicks = self._clicks + [(point[0], point[1], pos)]
+        if not any(c[2] for c in clicks):
+            warnings.warn(_NO_POSITIVE_CLICK, RadsegWarning, stacklevel=2)
+            self._clicks, self.last_timing = clicks, {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0,
+                                                      "passes": 0}
+            self._masks.append(np.zeros(self.shape, bool))
+            self._boxes.append(None)
+            return self._masks[-1].copy()
         mask, box, timing = self._model.predict(self._norm, clicks, self._current(), self.spacing)
         self._clicks, self.last_timing = clicks, timing
         self._masks.append(mask)
@@ -212,7 +243,11 @@ class ClickSession:
         positive = self._clicks[-1][2]
         clicks = self._clicks[:-1] + [(point[0], point[1], positive)]
         before = self._masks[-2] if len(self._masks) > 1 else np.zeros(self.shape, bool)
-        box = self._boxes[-1] if _inside(self._boxes[-1], point, DRAG_MARGIN) else None
+        if not any(c[2] for c in clicks):  # dragging a lone negative click: still nothing to segment
+            warnings.warn(_NO_POSITIVE_CLICK, RadsegWarning, stacklevel=2)
+            self._clicks = clicks
+            return self._current().copy()
+        box = self._boxes[-1] if self._boxes[-1] is not None and _inside(self._boxes[-1], point, DRAG_MARGIN) else None
         mask, box, timing = self._model.predict(self._norm, clicks, before, self.spacing, box=box)
         self._clicks, self.last_timing = clicks, timing
         self._masks[-1], self._boxes[-1] = mask, box

@@ -36,6 +36,6 @@ def test_eval_click_writes_json_and_plot(tmp_path, capsys):
 
 
 def test_eval_click_bad_arguments(tmp_path, capsys):
-    assert main(["eval", "click", "--out", str(tmp_path), "--data", str(tmp_path / "nope")]) == 2
-    assert "data folder not found" in capsys.readouterr().err
+    assert main(["eval", "click", "--out", str(tmp_path), "--data", str(tmp_path / "nope")]) == 1
+    assert "nope: no such folder" in capsys.readouterr().err
     assert main(["eval", "click", "--out", str(tmp_path), "--max-slices", "0"]) == 2

@@ -27,17 +27,32 @@ def _check_outputs(out, shape):
     assert mask.dtype == bool and mask.shape == shape and mask.any()
     np.testing.assert_array_equal(_read_png(out / "mask.png") > 0, mask)  # decoded by Pillow, independently
     ov = _read_png(out / "overlay.png")
-    assert ov.shape == shape + (3,) and ov.dtype == np.uint8
+    k = -(-512 // max(shape))  # small images are enlarged by a whole factor to at least 512 pixels
+    assert ov.shape == (shape[0] * k, shape[1] * k, 3) and ov.dtype == np.uint8
     return mask, json.loads((out / "result.json").read_text())
 
 
-def test_demo_without_shared_data_uses_pydicom_ct(model_dir, tmp_path):
+def test_demo_without_shared_data_uses_pydicom_ct(model_dir, tmp_path, monkeypatch, capsys):
     pytest.importorskip("pydicom")
+    from radseg.eval import datasets
+
+    def nowhere(explicit=None):
+        raise FileNotFoundError("data folder not found")
+
+    monkeypatch.setattr(datasets, "find_data_root", nowhere)
     out = tmp_path / "o"
-    assert main(["segment", "--demo", "--data", str(tmp_path / "absent"), "--model", model_dir, "--out", str(out)]) == 0
+    assert main(["segment", "--demo", "--model", model_dir, "--out", str(out)]) == 0
     mask, res = _check_outputs(out, (128, 128))
     assert "CT_small.dcm" in res["image"] and res["clicks"] == [[22.0, 59.0, True]]
     assert mask[22, 59] and res["spacing_mm"] == pytest.approx([0.661468, 0.661468])
+    assert "radseg segment: warning: no shared data folder found" in capsys.readouterr().err
+
+
+def test_demo_with_a_missing_data_folder_is_an_error_naming_it(model_dir, tmp_path, capsys):
+    missing = tmp_path / "absent"
+    assert main(["segment", "--demo", "--data", str(missing), "--model", model_dir, "--out", str(tmp_path / "o")]) == 1
+    assert f"--data {missing}: no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_demo_with_shared_data(model_dir, tmp_path):
@@ -84,8 +99,25 @@ def test_bad_arguments_exit_2(model_dir, tmp_path, extra, capsys):
 
 def test_missing_image_file(model_dir, tmp_path, capsys):
     assert main(["segment", "--image", str(tmp_path / "none.dcm"), "--click", "1,1", "--model", model_dir,
-                 "--out", str(tmp_path / "o")]) == 2
+                 "--out", str(tmp_path / "o")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_outputs_are_readable_by_others_under_the_usual_umask(model_dir, tmp_path):
+    import os
+
+    img = np.full((40, 40), -1000, np.int16)
+    np.save(tmp_path / "x.npy", img)
+    old = os.umask(0o022)
+    try:
+        assert main(["segment", "--image", str(tmp_path / "x.npy"), "--click", "20,20", "--spacing", "1,1",
+                     "--modality", "CT", "--model", model_dir, "--out", str(tmp_path / "o")]) == 0
+    finally:
+        os.umask(old)
+    names = sorted(os.listdir(tmp_path / "o"))
+    assert names == ["mask.npy", "mask.png", "overlay.png", "result.json"]  # no temporary files left
+    for name in names:
+        assert os.stat(tmp_path / "o" / name).st_mode & 0o777 == 0o644, name
 
 
 def test_parse_click():

@@ -62,7 +62,7 @@ def test_first_click_disc_has_the_right_size_in_mm(model, spacing):
 
 
 def test_negative_click_cuts_and_undo_restores(model):
-    sess = model.start(_air(), spacing=(1.0, 1.0))
+    sess = model.start(_air(), spacing=(1.0, 1.0), modality="CT")
     m1 = sess.click(64, 64)
     m2 = sess.click(64, 70, positive=False)  # the box now fits the mask: a finer crop, a smaller disc
     assert not m2[64, 70] and m2[64, 64]
@@ -74,23 +74,23 @@ def test_negative_click_cuts_and_undo_restores(model):
 
 
 def test_two_positive_clicks_give_two_blobs(model):
-    sess = model.start(_air(), spacing=(1.0, 1.0))
+    sess = model.start(_air(), spacing=(1.0, 1.0), modality="CT")
     sess.click(30, 30)
     mask = sess.click(90, 95)
     assert mask[30, 30] and mask[90, 95] and not mask[60, 62]
 
 
 def test_move_last_click_follows_the_cursor(model):
-    sess = model.start(_air(), spacing=(1.0, 1.0))
+    sess = model.start(_air(), spacing=(1.0, 1.0), modality="CT")
     sess.click(64, 64)
     near = sess.move_last_click(66, 61)  # inside the previous box: box reused
     rows, cols = np.nonzero(near)
     assert abs(rows.mean() - 66) < 0.6 and abs(cols.mean() - 61) < 0.6
     assert sess.clicks == ((66.0, 61.0, True),)
-    sess = model.start(_air((300, 300)), spacing=(1.0, 1.0))
+    sess = model.start(_air((300, 300)), spacing=(1.0, 1.0), modality="CT")
     sess.click(150, 150)
     far = sess.move_last_click(10, 290)  # far away: the box is recomputed, same answer as a fresh click there
-    fresh = model.start(_air((300, 300)), spacing=(1.0, 1.0)).click(10, 290)
+    fresh = model.start(_air((300, 300)), spacing=(1.0, 1.0), modality="CT").click(10, 290)
     assert far[10, 290]
     np.testing.assert_array_equal(far, fresh)
     assert len(sess.clicks) == 1
@@ -98,7 +98,7 @@ def test_move_last_click_follows_the_cursor(model):
 
 
 def test_move_keeps_the_sign_and_the_earlier_clicks(model):
-    sess = model.start(_air(), spacing=(1.0, 1.0))
+    sess = model.start(_air(), spacing=(1.0, 1.0), modality="CT")
     sess.click(64, 64)
     sess.click(64, 70, positive=False)
     moved = sess.move_last_click(64, 65)
@@ -107,7 +107,7 @@ def test_move_keeps_the_sign_and_the_earlier_clicks(model):
 
 
 def test_reset_and_returned_masks_are_copies(model):
-    sess = model.start(_air(), spacing=(1.0, 1.0))
+    sess = model.start(_air(), spacing=(1.0, 1.0), modality="CT")
     m = sess.click(64, 64)
     m[:] = False
     assert sess.mask.any()
@@ -125,14 +125,14 @@ def test_mr_and_integer_images(model):
 
 
 def test_subpixel_and_corner_clicks(model):
-    sess = model.start(_air((40, 50)), spacing=(1.0, 1.0))
+    sess = model.start(_air((40, 50)), spacing=(1.0, 1.0), modality="CT")
     assert sess.click(0, 0)[0, 0]
     assert sess.click(39, 49.0)[39, 49]
     assert sess.click(20.4, 24.6)[20, 25]
 
 
 def test_timing_is_reported(model):
-    sess = model.start(_air(), spacing=(1.0, 1.0))
+    sess = model.start(_air(), spacing=(1.0, 1.0), modality="CT")
     sess.click(64, 64)
     assert set(sess.last_timing) == {"preprocess", "inference", "postprocess", "passes"}
     assert all(v >= 0 for v in sess.last_timing.values())
@@ -150,8 +150,8 @@ def test_first_click_is_rerun_in_the_box_around_its_own_mask(refining_model, mod
     """At 0.25 mm pixels the first pass's disc (in the 160 mm initial box) is ~8.3 mm in radius; the box around it is
     the 32 mm minimum, where the tiny net's disc is 32/160 as wide: ~1.67 mm, i.e. ~6.7 px."""
     spacing = (0.25, 0.25)
-    plain = model.start(_air(), spacing=spacing).click(64, 60)
-    sess = refining_model.start(_air(), spacing=spacing)
+    plain = model.start(_air(), spacing=spacing, modality="CT").click(64, 60)
+    sess = refining_model.start(_air(), spacing=spacing, modality="CT")
     mask = sess.click(64, 60)
     assert sess.last_timing["passes"] == 2
     m = refining_model.manifest
@@ -164,7 +164,7 @@ def test_first_click_is_rerun_in_the_box_around_its_own_mask(refining_model, mod
 
 
 def test_later_clicks_and_drags_run_one_pass(refining_model):
-    sess = refining_model.start(_air(), spacing=(0.25, 0.25))
+    sess = refining_model.start(_air(), spacing=(0.25, 0.25), modality="CT")
     sess.click(64, 60)
     first = sess.mask
     sess.move_last_click(64, 61)  # stays inside the refined box: the box is kept, no second pass
@@ -177,15 +177,47 @@ def test_later_clicks_and_drags_run_one_pass(refining_model):
 def test_no_second_pass_when_the_box_already_fits(refining_model):
     """At 8 mm pixels the box around the first disc is at least 24 px x 8 mm = 192 mm, within a factor 1.25 of the
     initial 160 mm and centred on the click: no second pass."""
-    sess = refining_model.start(_air((64, 64)), spacing=(8.0, 8.0))
+    sess = refining_model.start(_air((64, 64)), spacing=(8.0, 8.0), modality="CT")
     sess.click(32, 32)
     assert sess.last_timing["passes"] == 1
 
 
-def test_a_first_negative_click_is_not_refined(refining_model):
-    sess = refining_model.start(_air(), spacing=(0.25, 0.25))
-    assert not sess.click(64, 60, positive=False).any()
-    assert sess.last_timing["passes"] == 1
+def test_a_first_negative_click_gives_the_empty_mask_with_a_warning(refining_model):
+    sess = refining_model.start(_air(), spacing=(0.25, 0.25), modality="CT")
+    with pytest.warns(radseg.RadsegWarning, match="starts with a positive click"):
+        assert not sess.click(64, 60, positive=False).any()
+    assert sess.last_timing["passes"] == 0  # no network pass: nothing to segment yet
+    with pytest.warns(radseg.RadsegWarning):
+        assert not sess.move_last_click(60, 60).any()
+    assert sess.clicks == ((60.0, 60.0, False),)
+    mask = sess.click(110, 110)  # the structure starts here; the negative click still counts
+    assert mask[110, 110] and not mask[60, 60] and sess.last_timing["passes"] >= 1
+    np.testing.assert_array_equal(sess.undo(), np.zeros((128, 128), bool))
+
+
+def test_start_warns_about_what_it_assumes(model):
+    with pytest.warns(radseg.RadsegWarning, match="assuming 1 mm"):
+        model.start(_air(), modality="CT")
+    with pytest.warns(radseg.RadsegWarning, match="assuming CT"):
+        model.start(_air(), spacing=(1.0, 1.0))
+
+
+@pytest.mark.parametrize("image", [np.full((64, 64), 1024, np.uint16),  # unsigned: cannot hold -1000 HU
+                                   np.full((64, 64), 40.0, np.float32) + np.eye(64, dtype=np.float32) * 900])
+def test_raw_stored_values_given_as_ct_warn_how_to_convert(model, image):
+    with pytest.warns(radseg.RadsegWarning, match="RescaleIntercept"):
+        model.start(image, spacing=(1.0, 1.0), modality="CT")
+
+
+def test_hounsfield_and_mr_images_start_silently(model):
+    import warnings
+
+    hu = np.random.default_rng(0).normal(-300, 400, (64, 64)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.start(hu, spacing=(0.8, 0.8), modality="CT")
+        model.start(np.full((64, 64), 400, np.uint16), spacing=(0.8, 0.8), modality="MR")
+        model.start(np.zeros((64, 64), np.float32), spacing=(0.8, 0.8), modality="CT")  # nothing to judge
 
 
 # ---- bad input -----------------------------------------------------------------------------------------------
@@ -201,7 +233,7 @@ def test_a_first_negative_click_is_not_refined(refining_model):
 ])
 def test_bad_images(model, image, err, match):
     with pytest.raises(err, match=match):
-        model.start(image, spacing=(1.0, 1.0))
+        model.start(image, spacing=(1.0, 1.0), modality="CT")
 
 
 @pytest.mark.parametrize("kwargs, err, match", [
@@ -229,7 +261,7 @@ def test_bad_start_arguments(model, kwargs, err, match):
     (lambda s: s.move_last_click(200, 10), ValueError, "outside the image"),
 ])
 def test_bad_clicks_leave_the_state_unchanged(model, call, err, match):
-    sess = model.start(_air(), spacing=(1.0, 1.0))
+    sess = model.start(_air(), spacing=(1.0, 1.0), modality="CT")
     sess.click(64, 64)
     before = _state(sess)
     with pytest.raises(err, match=match):
@@ -238,7 +270,7 @@ def test_bad_clicks_leave_the_state_unchanged(model, call, err, match):
 
 
 def test_undo_and_move_with_no_clicks(model):
-    sess = model.start(_air(), spacing=(1.0, 1.0))
+    sess = model.start(_air(), spacing=(1.0, 1.0), modality="CT")
     with pytest.raises(ValueError, match="no clicks to undo"):
         sess.undo()
     with pytest.raises(ValueError, match="no click to move"):
@@ -248,7 +280,7 @@ def test_undo_and_move_with_no_clicks(model):
 
 def test_repr_and_backend(model):
     assert model.backend == "onnxruntime-cpu"
-    sess = model.start(_air(), spacing=(1.0, 1.0))
+    sess = model.start(_air(), spacing=(1.0, 1.0), modality="CT")
     assert isinstance(sess, ClickSession) and "clicks=0" in repr(sess)
 
 
@@ -257,8 +289,8 @@ def test_blas_thread_cap_does_not_change_the_answer(model):
 
     free = ClickModel(model.runtime, model.manifest, model.path, blas_threads=None)
     img = np.random.default_rng(1).normal(0, 300, size=(150, 140)).astype(np.float32)
-    a = model.start(img, spacing=(0.9, 0.9)).click(70, 60)
-    b = free.start(img, spacing=(0.9, 0.9)).click(70, 60)
+    a = model.start(img, spacing=(0.9, 0.9), modality="CT").click(70, 60)
+    b = free.start(img, spacing=(0.9, 0.9), modality="CT").click(70, 60)
     np.testing.assert_array_equal(a, b)
 
 
@@ -311,10 +343,10 @@ def test_sessions_in_threads_leave_blas_as_it_was(model):
 
     before = blas_threads()
     img = np.random.default_rng(2).normal(0, 300, size=(120, 120)).astype(np.float32)
-    expected = model.start(img, spacing=(1.0, 1.0)).click(60, 60)
+    expected = model.start(img, spacing=(1.0, 1.0), modality="CT").click(60, 60)
 
     def work(i):
-        sess = model.start(img, spacing=(1.0, 1.0))
+        sess = model.start(img, spacing=(1.0, 1.0), modality="CT")
         out = [sess.click(60, 60) for _ in range(5)]
         return all(np.array_equal(o, expected) for o in out[:1])
 

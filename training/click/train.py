@@ -18,7 +18,6 @@ import json
 import math
 import os
 import pathlib
-import sys
 import time
 from dataclasses import dataclass
 
@@ -282,7 +281,7 @@ def model_from_checkpoint(ckpt: dict) -> tuple[ClickUNet, ModelManifest]:
 def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: SliceBank | None = None,
           log=print, command: str | None = None) -> pathlib.Path:
     """Train (or resume) and return the path of ``final.pt``."""
-    from tqdm import tqdm
+    from radseg._progress import progress
 
     torch.set_num_threads(cfg.threads)
     out = pathlib.Path(cfg.out)
@@ -365,9 +364,8 @@ def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: Slice
 
     budget = cfg.minutes * 60.0
     last_ckpt = last_val = elapsed
-    bar = tqdm(total=cfg.steps if cfg.steps else int(budget), initial=step if cfg.steps else int(elapsed),
-               unit="step" if cfg.steps else "s", mininterval=10 if sys.stderr.isatty() else 60, file=sys.stderr,
-               desc="train click")
+    bar = progress(total=cfg.steps if cfg.steps else int(budget), initial=step if cfg.steps else int(elapsed),
+                   unit="step" if cfg.steps else "s", desc="train click", line_every_s=60)
     losses = []
     model.train()
     while (step < cfg.steps) if cfg.steps else (elapsed < budget):
