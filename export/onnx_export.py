@@ -1,7 +1,7 @@
 """Checkpoint -> ``model.onnx`` + ``manifest.json``, verified against torch with ONNX Runtime on real inputs.
 
 The ONNX graph has a dynamic batch axis and dynamic height / width (multiples of 16: four 2x2 poolings), input
-``manifest.input_name`` float32 [N, 3, H, W], output ``manifest.output_name`` float32 [N, 1, H, W] logits.
+``manifest.input_name`` float32 [N, C, H, W] (C = manifest.in_channels: 3 for click, 2 for propagation), output ``manifest.output_name`` float32 [N, 1, H, W] logits.
 
 Verification inputs are real: slices of a BTCV validation patient (``data``/btcv_sabs_ct, when present) or pydicom's
 bundled test CT otherwise, normalised, clicked by the deterministic robot and cropped by the SDK's own
@@ -21,7 +21,10 @@ class ExportError(RuntimeError):
 
 
 def real_inputs(manifest, data="../shared/data", n: int = 8) -> tuple[np.ndarray, str]:
-    """Up to `n` network inputs [n, 3, S, S] built by the SDK preprocessing from real CT slices, and their source."""
+    """Up to `n` network inputs [n, C, S, S] built by the SDK preprocessing from real CT slices, and their source:
+    clicks for a click model, the neighbouring slice's mask as the prior for a propagation model."""
+    if manifest.task == "propagation":
+        return _propagation_inputs(manifest, data, n)
     from radseg.click.preprocess import logits_to_mask, make_input, normalize_intensity  # noqa: F401
     from radseg.click.robot import deterministic_click
 
@@ -61,6 +64,43 @@ def real_inputs(manifest, data="../shared/data", n: int = 8) -> tuple[np.ndarray
     return np.stack(xs).astype(np.float32), source
 
 
+def _propagation_inputs(manifest, data, n: int) -> tuple[np.ndarray, str]:
+    from radseg.intensity import normalize_intensity
+    from radseg.propagation.preprocess import make_inputs
+
+    root = pathlib.Path(data) if data else None
+    if root is not None and (root / "btcv_sabs_ct" / "images" / "sabs_02.nii.gz").is_file():
+        from radseg.training.data import btcv
+
+        vol = btcv.load(root, "sabs_02")
+        norm = normalize_intensity(vol.image, "CT", manifest, ndim=3)
+        slices, priors = [], []
+        for k in np.linspace(vol.image.shape[0] * 0.3, vol.image.shape[0] * 0.7, n).astype(int):
+            labels = [l for l in np.unique(vol.labels[k]) if l and (vol.labels[k + 1] == l).any()]
+            if labels:
+                label = labels[len(slices) % len(labels)]
+                slices.append(norm[k])
+                priors.append(vol.labels[k + 1] == label)
+        if slices:
+            x, _ = make_inputs(slices, priors, vol.slice_spacing(), manifest)
+            return x, f"BTCV sabs_02 (a validation patient), {len(slices)} slices with the next slice's mask as prior"
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    hu = ds.pixel_array.astype(np.float32) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    norm = normalize_intensity(hu, "CT", manifest)
+    rng = np.random.default_rng(0)
+    priors = []
+    for _ in range(n):
+        prior = np.zeros(hu.shape, bool)
+        r, c = rng.integers(20, hu.shape[0] - 20, 2)
+        prior[r - 10:r + 10, c - 8:c + 12] = True
+        priors.append(prior)
+    x, _ = make_inputs([norm] * n, priors, tuple(float(v) for v in ds.PixelSpacing), manifest)
+    return x, f"pydicom test file CT_small.dcm ({n} box priors)"
+
+
 def export_model(model, manifest, onnx_path, opset: int = 17) -> pathlib.Path:
     """Write `model` (eval mode) to ONNX with dynamic batch and spatial axes."""
     import torch
@@ -85,7 +125,7 @@ def export_model(model, manifest, onnx_path, opset: int = 17) -> pathlib.Path:
 
 
 def compare(model, onnx_path, manifest, xs: np.ndarray) -> float:
-    """Max abs difference between torch and ONNX Runtime (CPU) logits on `xs` [N, 3, H, W]."""
+    """Max abs difference between torch and ONNX Runtime (CPU) logits on `xs` [N, C, H, W]."""
     import onnxruntime as ort
     import torch
 
@@ -102,7 +142,7 @@ def compare(model, onnx_path, manifest, xs: np.ndarray) -> float:
 
 #: Manifest parameters `export_checkpoint` may override, per manifest section.
 CROP_KEYS = frozenset({"expand", "min_size_mm", "min_size_px", "initial_size_mm", "refine_first_click"})
-POSTPROCESS_KEYS = frozenset({"keep_clicked_components", "reach_mm"})
+POSTPROCESS_KEYS = frozenset({"keep_clicked_components", "keep_prior_components", "reach_mm"})
 
 
 def _override(manifest, section: str, values: dict | None, known) -> tuple:

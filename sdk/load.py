@@ -16,7 +16,8 @@ MANIFEST_FILE = "manifest.json"
 BUNDLED_DIR = pathlib.Path(__file__).resolve().parent / "models"
 
 # task in the manifest -> "module:Class" of the model object that serves it
-_TASKS = {"click": ("radseg.click.session", "ClickModel")}
+_TASKS = {"click": ("radseg.click.session", "ClickModel"),
+          "propagation": ("radseg.propagation.session", "PropagationModel")}
 
 
 class ModelNotFoundError(RadsegError, FileNotFoundError):
@@ -104,7 +105,7 @@ def load(name_or_path: Union[str, os.PathLike] = "click", backend: Optional[str]
     except Exception as exc:  # backends raise their own types (ORT: InvalidArgument, Fail)
         s, c = manifest.input_size, manifest.in_channels
         raise ValueError(
-            f"load: {folder}: {ONNX_FILE} does not run on the input [1, {c}, {s}, {s}] that {MANIFEST_FILE} "
+            f"load: {folder}: {ONNX_FILE} does not run on the input [N, {c}, {s}, {s}] that {MANIFEST_FILE} "
             f"describes ({type(exc).__name__}: {str(exc).strip()[:200]}); the two files come from different "
             f"exports, re-export the model"
         ) from exc

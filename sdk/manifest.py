@@ -41,6 +41,9 @@ class ModelManifest:
             see `radseg.click.preprocess.refine_box`)}.
         postprocess: {"keep_clicked_components": keep only the mask's components within "reach_mm" of a positive
             click (optional, default false; see `radseg.click.postprocess`)}.
+        stopping: propagation only, when to stop going through the volume: {"min_area_mm2": the mask has vanished
+            below this area, "max_growth": the area grew by more than this factor from one slice to the next (a
+            leak into a neighbouring organ), "growth_floor_mm2": growth is judged only once the area exceeds this}.
         model: architecture description (name, width, ...); informative.
         training: data, split, steps, wall time, the reproduce command.
         metrics: evaluation numbers.
@@ -58,6 +61,7 @@ class ModelManifest:
     crop: dict = field(default_factory=lambda: {"expand": 1.5, "min_size_mm": 32.0, "min_size_px": 24,
                                                 "initial_size_mm": 160.0})
     postprocess: dict = field(default_factory=dict)
+    stopping: dict = field(default_factory=dict)
     model: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
@@ -132,7 +136,7 @@ def _validate(m: ModelManifest) -> None:
         v = getattr(m, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    for name in ("intensity", "guidance", "crop", "postprocess", "model", "training", "metrics", "extra"):
+    for name in ("intensity", "guidance", "crop", "postprocess", "stopping", "model", "training", "metrics", "extra"):
         if not isinstance(getattr(m, name), dict):
             raise ValueError(f"{name} must be a dict, got {type(getattr(m, name)).__name__}")
     if not m.intensity:
@@ -159,12 +163,16 @@ def _validate(m: ModelManifest) -> None:
             raise ValueError(f"crop.{key} must be a positive number, got {v!r}")
     if not isinstance(m.crop.get("refine_first_click", False), bool):
         raise ValueError(f"crop.refine_first_click must be true or false, got {m.crop.get('refine_first_click')!r}")
-    if not isinstance(m.postprocess.get("keep_clicked_components", False), bool):
-        raise ValueError("postprocess.keep_clicked_components must be true or false, got "
-                         f"{m.postprocess.get('keep_clicked_components')!r}")
+    for key in ("keep_clicked_components", "keep_prior_components"):
+        if not isinstance(m.postprocess.get(key, False), bool):
+            raise ValueError(f"postprocess.{key} must be true or false, got {m.postprocess.get(key)!r}")
     reach = m.postprocess.get("reach_mm", 3.0)
     if not (_finite(reach) and float(reach) >= 0):
         raise ValueError(f"postprocess.reach_mm must be a non-negative number, got {reach!r}")
+    for key, low in (("min_area_mm2", 0.0), ("growth_floor_mm2", 0.0), ("max_growth", 1.0), ("converge_dice", 0.0)):
+        v = m.stopping.get(key, low + 1.0)
+        if not (_finite(v) and float(v) >= low):
+            raise ValueError(f"stopping.{key} must be a number >= {low:g}, got {v!r}")
 
 
 def _finite(v: Any) -> bool:
@@ -193,6 +201,36 @@ def default_click_manifest(input_size: int = 96, **overrides) -> ModelManifest:
         crop={"expand": 1.5, "min_size_mm": 32.0, "min_size_px": 24, "initial_size_mm": 160.0,
               "refine_first_click": True},
         postprocess={"keep_clicked_components": True, "reach_mm": 3.0},
+    )
+    fields.update(overrides)
+    return ModelManifest(**fields)
+
+
+def default_propagation_manifest(input_size: int = 96, **overrides) -> ModelManifest:
+    """The propagation model's preprocessing and stopping defaults (what `radseg train propagation` starts from).
+
+    Input [N, 2, S, S]: the slice and the prior (the neighbouring slice's mask), both resampled into a box square in
+    mm around the prior (its bounding box x 1.75, at least 24 mm and 16 image pixels). Intensity: the click model's
+    (CT: the HU window [-125, 275]; MR: the volume's 0.5 / 99.5 percentiles). Post-processing: keep the components
+    within 5 mm of the prior. Stopping: below 8 mm^2 the mask has vanished; an area more than 2.5 times the previous
+    slice's (once above 150 mm^2) is taken for a leak; a re-propagation stops where it agrees with the old mask
+    (Dice 0.98).
+    """
+    fields = dict(
+        format_version=FORMAT_VERSION,
+        task="propagation",
+        input_name="input",
+        output_name="logits",
+        input_size=int(input_size),
+        in_channels=2,
+        intensity={
+            "CT": {"method": "window", "low": -125.0, "high": 275.0},
+            "MR": {"method": "percentile", "low": 0.5, "high": 99.5},
+        },
+        guidance={"sigma_px": 2.0, "scale": "max"},
+        crop={"expand": 1.75, "min_size_mm": 24.0, "min_size_px": 16, "initial_size_mm": 24.0},
+        postprocess={"keep_prior_components": True, "reach_mm": 5.0},
+        stopping={"min_area_mm2": 8.0, "max_growth": 2.5, "growth_floor_mm2": 150.0, "converge_dice": 0.98},
     )
     fields.update(overrides)
     return ModelManifest(**fields)

@@ -27,7 +27,7 @@ def register(sub) -> None:
 
 
 #: Manifest parameters that take true/false rather than a number.
-_BOOLEAN = {"refine_first_click", "keep_clicked_components"}
+_BOOLEAN = {"refine_first_click", "keep_clicked_components", "keep_prior_components"}
 
 
 def parse_overrides(items, flag: str) -> dict:

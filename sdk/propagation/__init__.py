@@ -1,0 +1,1 @@
+"""radseg.propagation: carry a mask through a volume, slice by slice (seed 001)."""

@@ -1,0 +1,1 @@
+"""radseg.training.propagation: the propagation model of seed 001 (slice + neighbouring mask -> mask)."""
