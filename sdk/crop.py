@@ -135,7 +135,7 @@ def logits_to_mask(logits, box: CropBox, image_shape) -> np.ndarray:
     c0, c1 = max(0, int(np.ceil(box.col0 - 0.5))), min(cols, int(np.ceil(box.col0 + box.size_cols - 0.5)))
     if r1 <= r0 or c1 <= c0:
         return out
-    # Crop coordinate of image pixel centre r: (r + 0.5 - row0) / sr - 0.5, i.e. start=(r0 + 0.5 - row0)/sr - 0.5
+    # Crop coordinate of image pixel centre r = r0 + i: (r + 0.5 - row0) / sr - 0.5, i.e. start=(r0 - row0) / sr
     # with step 1/sr in the "start + (i + 0.5) * step - 0.5" form of _interp_matrix.
     vr = _interp_matrix(r1 - r0, (r0 - box.row0) / sr, 1.0 / sr, s, clamp=True)
     vc = _interp_matrix(c1 - c0, (c0 - box.col0) / sc, 1.0 / sc, s, clamp=True)

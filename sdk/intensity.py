@@ -22,6 +22,8 @@ def normalize_intensity(image, modality: str, manifest: ModelManifest, ndim: int
     Returns:
         float32 of the image's shape, in [0, 1].
     """
+    if ndim not in (2, 3):
+        raise ValueError(f"ndim must be 2 (a slice) or 3 (a volume), got {ndim!r}")
     a = check_image(image) if ndim == 2 else check_volume(image)
     return scale_to_bounds(a, intensity_bounds(a, modality, manifest))
 

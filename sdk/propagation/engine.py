@@ -59,10 +59,23 @@ def propagate(predict: Predict, start: int, start_mask: np.ndarray, limits: Dict
         pixel_mm2: area of one pixel, row_mm * col_mm.
         stopping: the manifest's stopping dict.
         previous: slice index -> the mask there before (for "converged"); None disables that test.
-        progress: called as progress(done, total) after every step; returning False cancels.
+        progress: called as progress(done, total) after every network step: `done` slices predicted so far, `total`
+            that plus the most the directions still going can take (it shrinks as directions stop, and equals
+            `done` on the last call); returning False cancels.
     Returns:
         (slice index -> new mask, for every slice written; direction -> Stop).
+    Raises:
+        ValueError: `start` outside the volume, an unknown direction, or a limit not beyond `start` in its direction
+            (the loop would walk off the volume).
     """
+    if not 0 <= start < n_slices:
+        raise ValueError(f"start slice {start} is outside the volume's {n_slices} slices")
+    for d, lim in limits.items():
+        if d not in STEP:
+            raise ValueError(f"unknown direction {d!r}; directions are {sorted(STEP)}")
+        if not (-1 <= lim <= n_slices and (lim - start) * STEP[d] >= 1):
+            raise ValueError(f"limit {lim} for direction {d!r} is not beyond the start slice {start} within "
+                             f"[-1, {n_slices}]")
     min_area = float(stopping.get("min_area_mm2", 8.0))
     max_growth = float(stopping.get("max_growth", 2.5))
     floor = float(stopping.get("growth_floor_mm2", 150.0))
@@ -71,7 +84,6 @@ def propagate(predict: Predict, start: int, start_mask: np.ndarray, limits: Dict
     state = {d: (start, start_mask, start_area) for d in limits}  # direction -> (last index, its mask, its area)
     stops: Dict[str, Stop] = {}
     written: Dict[int, np.ndarray] = {}
-    total = sum(abs(limits[d] - start) - 1 for d in limits)
     done = 0
     while state:
         for d in list(state):  # directions whose next slice is the limit stop before asking the network
@@ -101,7 +113,10 @@ def propagate(predict: Predict, start: int, start_mask: np.ndarray, limits: Dict
                     state[d] = (j, new, new_area)
                     continue
             del state[d]
-        if progress is not None and progress(done, max(total, done)) is False:
+        # The total is what is done plus what the live directions could still take, so that a bar ends full when
+        # directions stop early (vanished, leak) instead of stalling at the share of the volume they covered.
+        total = done + sum(abs(limits[d] - state[d][0]) - 1 for d in state)
+        if progress is not None and progress(done, total) is False:
             for d in list(state):
                 stops[d] = Stop(state[d][0], "cancelled", state[d][2])
             state.clear()

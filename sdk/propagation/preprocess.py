@@ -1,7 +1,7 @@
 """Propagation-model preprocessing, shared by training and the SDK (numpy only, no torch).
 
 One step of propagation segments slice t from the mask of its neighbour (the prior): ``prior_box`` puts a box
-square in mm around the prior (``radseg.crop.square_box`` with the manifest's crop parameters), ``make_input``
+square in mm around the prior (``radseg.crop.square_box`` with the manifest's crop parameters), ``make_inputs``
 resamples the normalised slice and the prior into it ([2, S, S]: image, prior in [0, 1]), the network answers
 logits and ``radseg.crop.logits_to_mask`` pastes them back. Intensity is normalised once per volume
 (``radseg.intensity.normalize_intensity(..., ndim=3)``) so that neighbouring slices stay comparable.
@@ -55,16 +55,21 @@ def make_inputs(norm_slices: Sequence[np.ndarray], priors: Sequence[np.ndarray],
         spacing: (row_mm, col_mm).
     Returns:
         (x float32 [N, 2, S, S], the N CropBoxes).
+    Raises:
+        ValueError: a prior is empty, the counts differ, or the manifest does not take 2 channels.
     """
     if len(norm_slices) != len(priors):
         raise ValueError(f"got {len(norm_slices)} slices but {len(priors)} priors")
+    if manifest.in_channels != 2:  # any other channel would be left uninitialised memory
+        raise ValueError(f"a propagation model takes 2 input channels (slice, prior); the manifest says "
+                         f"{manifest.in_channels}")
     s = int(manifest.input_size)
-    x = np.empty((len(priors), int(manifest.in_channels), s, s), np.float32)
+    x = np.empty((len(priors), 2, s, s), np.float32)
     boxes = []
     for i, (img, prior) in enumerate(zip(norm_slices, priors)):
         box = prior_box(prior, spacing, manifest)
         if box is None:
             raise ValueError(f"prior {i} is empty: there is nothing to propagate from it")
-        x[i, :2] = crop_pair(img, prior, box)
+        x[i] = crop_pair(img, prior, box)
         boxes.append(box)
     return x, boxes

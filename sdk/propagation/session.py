@@ -42,6 +42,9 @@ class PropagationModel:
             raise TypeError(f"manifest must be a ModelManifest, got {type(manifest).__name__}")
         if manifest.task != "propagation":
             raise ValueError(f"PropagationModel needs a propagation manifest, got task {manifest.task!r}")
+        if manifest.in_channels != 2:
+            raise ValueError(f"a propagation model takes 2 input channels (slice, prior), the manifest says "
+                             f"{manifest.in_channels}; re-export the model")
         self.runtime, self.manifest = runtime, manifest
         self.path = pathlib.Path(path) if path is not None else None
 
@@ -112,7 +115,8 @@ class PropagationRun:
             reached ("last"), why it stopped ("reason": volume end, vanished, leak, anchor, converged, cancelled;
             see `radseg.propagation.engine`) and that slice's area in mm^2.
         shape, spacing (slice_mm, row_mm, col_mm), modality.
-        last_stats: slices written and network steps of the last call.
+        last_stats: of the last propagate / correct: {"slices_written" (set or cleared), "network_steps" (network
+            calls), "slices_predicted" (slices they segmented: up to two per call)}.
     """
 
     def __init__(self, model: PropagationModel, volume, spacing, modality: str):
@@ -168,6 +172,7 @@ class PropagationRun:
         """
         k = self._check_index(seed_index, "propagate")
         seed = self._check_mask(seed_mask, "propagate", allow_empty=False)
+        _check_progress(progress, "propagate")
         written, stops = self._run(k, seed, {engine.UP: self.shape[0], engine.DOWN: -1}, None, progress)
         masks = np.zeros(self.shape, bool)
         masks[k] = seed
@@ -182,22 +187,40 @@ class PropagationRun:
         anchor on each side (or the volume's end), stopping early where the new masks agree with the old ones.
 
         An empty `mask` says the structure is not on that slice: the slices beyond it (away from the other anchors)
-        are cleared up to the volume's end, unless an anchor lies that way.
+        are cleared up to the volume's end, unless an anchor lies that way. Likewise, where the re-propagation
+        towards the volume's end vanishes or leaks, the slices beyond that stop are cleared (as a fresh
+        `propagate` would leave them); towards an anchor they are kept (the anchor says the structure is there).
+
+        Args:
+            index: slice index, 0 <= index < slices (an anchor already there is replaced).
+            mask: bool (or 0/1 integer) [rows, cols]; may be empty.
+            progress: as for `propagate`.
+        Returns:
+            bool [slices, rows, cols].
         """
         if not self._anchors:
             raise ValueError("correct: nothing has been propagated yet; call propagate(seed_index, seed_mask) first")
         k = self._check_index(index, "correct")
         new = self._check_mask(mask, "correct", allow_empty=True)
+        _check_progress(progress, "correct")
         limits = self._limits(k)
         old_anchors = {i: m.copy() for i, m in self._anchors.items()}
         old_stopped = self.stopped
+        ends = {d for d, lim in limits.items() if lim in (-1, self.shape[0])}  # no anchor beyond k that way
         if new.any():
             previous = {j: self._masks[j] for j in self._between(k, limits)}
             written, stops = self._run(k, new, limits, previous, progress)
+            for d in ends:  # the structure ends earlier now: what the old run found beyond belongs to nothing
+                if stops[d].reason in ("vanished", "leak"):
+                    for j in range(stops[d].last + engine.STEP[d], limits[d], engine.STEP[d]):
+                        if self._masks[j].any():
+                            written[j] = np.zeros(self.shape[1:], bool)
+            self.last_stats["slices_written"] = len(written)
         else:  # nothing to propagate from: clear outwards where no anchor lies beyond
-            written = {j: np.zeros(self.shape[1:], bool) for d, lim in limits.items() if lim in (-1, self.shape[0])
-                       for j in range(k + engine.STEP[d], lim, engine.STEP[d])}
-            stops = {d: engine.Stop(k, "vanished", 0.0) for d, lim in limits.items() if lim in (-1, self.shape[0])}
+            written = {j: np.zeros(self.shape[1:], bool) for d in ends
+                       for j in range(k + engine.STEP[d], limits[d], engine.STEP[d])}
+            stops = {d: engine.Stop(k, "vanished", 0.0) for d in ends}
+            self.last_stats = {"slices_written": len(written), "network_steps": 0, "slices_predicted": 0}
         changed = {j: self._masks[j].copy() for j in list(written) + [k]}
         self._history.append((changed, old_anchors, old_stopped))
         self._masks[k] = new
@@ -205,7 +228,7 @@ class PropagationRun:
             self._masks[j] = m
         self._anchors[k] = new.copy()
         for d, s in stops.items():  # the overall extent changes only where no anchor lies beyond the correction
-            if limits[d] in (-1, self.shape[0]) and s.reason not in ("anchor", "converged"):
+            if d in ends and s.reason not in ("anchor", "converged"):
                 self._stopped[d] = s.as_dict()
         return self._masks.copy()
 
@@ -277,3 +300,9 @@ class PropagationRun:
     def __repr__(self) -> str:
         return (f"PropagationRun(shape={self.shape}, spacing={self.spacing}, modality={self.modality!r}, "
                 f"anchors={sorted(self._anchors)})")
+
+
+def _check_progress(progress, where: str) -> None:
+    if progress is not None and not callable(progress):
+        raise TypeError(f"{where}: progress must be None or a callable progress(done, total), got "
+                        f"{type(progress).__name__}")

@@ -183,6 +183,8 @@ def train(cfg: PropagationTrainConfig, train_bank: VolumeBank | None = None, val
     manifest = default_propagation_manifest(cfg.size)
     if train_bank is None:
         train_bank, val_bank = build_banks(cfg, manifest, log)
+    if len(train_bank) == 0:  # sampling would fail deep inside numpy ("high <= 0")
+        raise ValueError("the training bank holds no cases: no structure spans two slices of at least min_area pixels")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model = ClickUNet(2, cfg.width).to(memory_format=torch.channels_last)
