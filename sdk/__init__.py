@@ -18,7 +18,7 @@ from .errors import RadsegWarning  # noqa: E402
 from .load import load  # noqa: E402  (radseg.load("click"); binds the function over the submodule's name)
 
 # Submodules that pull optional dependencies load on first attribute access (PEP 562).
-_LAZY = {"dicom": ".dicom"}
+_LAZY = {"dicom": ".dicom", "workflow": ".workflow", "montage": ".montage"}
 
 
 def __getattr__(name):

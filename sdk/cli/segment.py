@@ -1,15 +1,23 @@
-"""`radseg segment`: click on a structure in a CT/MR slice and write its mask and an overlay.
+"""`radseg segment`: click on a structure in a CT/MR slice, or segment structures through a whole volume.
 
+2D, one slice (writes mask.npy, mask.png, overlay.png, result.json):
     radseg segment --demo --out out/                         # a real CT slice, a default click
     radseg segment --image slice.dcm --click 120,88 --click 140,90,- --out out/
 
-Writes mask.npy (bool [rows, cols]), mask.png, overlay.png and result.json (clicks, backend, timings, and Dice
-against the reference when the demo slice has one).
+3D, a DICOM series or a NIfTI volume (writes seg.dcm, labels.nii.gz, montage.png, result.json):
+    radseg segment --series ct/ --click 40,210,150 --click 40,236,170,- --name liver --propagate \\
+        --propagation-model models/propagation --out out/
+    radseg segment --series ct.nii.gz --prompts prompts.json --propagate --propagation-model models/propagation \\
+        --out out/
+
+The 3D workflow is `radseg.workflow.segment_volume` (Python); this command reads the input, writes the files and
+says what went wrong in terms of its flags.
 """
 from __future__ import annotations
 
 import json
 import pathlib
+import re
 import time
 
 DEMO_DICOM = "CT_small.dcm"
@@ -17,33 +25,83 @@ DEMO_DICOM = "CT_small.dcm"
 DEMO_DICOM_CLICK = (22, 59, True)
 DEMO_STRUCTURE = "spleen"
 
+DESCRIPTION = """\
+Click-model segmentation of one 2D slice (--image, --demo), or of structures through a volume (--series).
+
+2D: points are ROW,COL pixel indices of the slice.
+3D (--series DIR_OR_NIFTI): points are SLICE,ROW,COL voxel indices of the volume as radseg reads it
+([slices, rows, cols]; `radseg dicom info DIR` shows the shape; for a NIfTI file SLICE,ROW,COL is its voxel
+(k, j, i)). All clicks of a structure must be on one slice, its seed slice: the click model (--model) segments
+that slice from them, and with --propagate the propagation model (--propagation-model) carries the mask up and
+down the volume until the structure vanishes, leaks, or the volume ends. Without --propagate only the seed
+slice's mask goes into the outputs. One structure: --click (repeated) and --name; several: --prompts FILE.
+A value that begins with a minus works as typed (--click -5,100 is refused as outside the image, not as an
+unknown flag).
+
+--prompts FILE is a JSON list with one object per structure, in label order:
+  [
+    {"name": "liver",  "clicks": [[40, 210, 150, true], [40, 236, 170, false]]},
+    {"name": "spleen", "clicks": [[52, 190, 330]]}
+  ]
+  "clicks" are [SLICE, ROW, COL] or [SLICE, ROW, COL, POSITIVE] (true or "+": on the structure, the default;
+  false or "-": background), all on one slice, at least one positive. Names must differ; names such as "liver",
+  "spleen", "kidney_left" get anatomy codes in seg.dcm.
+
+3D outputs in --out:
+  seg.dcm        DICOM SEG of the structures, referencing the series (DICOM input only; anonymised series
+                 without UIDs need --fill-missing-uids)
+  labels.nii.gz  label map on the input grid: 0 background, structure k = k (order of --prompts); where two
+                 structures overlap the later one holds the voxel; a NIfTI input keeps its affine
+  montage.png    the slices holding a structure (every n-th when there are many, up to 24), CT window W400/L40
+                 (MR: 0.5-99.5 percentiles), each structure outlined in its colour, clicks on their slice
+  result.json    input, per structure: name, label, clicks, seed slice, slices [first, last], volume in mL,
+                 where and why propagation stopped (up / down), timings in ms; models and backends
+"""
+
 
 def register(sub) -> None:
+    import argparse
+
     from radseg.cli._common import positive_int
 
-    p = sub.add_parser("segment", help="segment a structure on a 2D slice with clicks; write mask and overlay PNG",
-                       description="Click-model segmentation of one 2D slice. Points are (row, col) pixel indices; "
-                                   "a value that begins with a minus works as typed (--click -5,100 is refused as "
-                                   "outside the image, not as an unknown flag).")
+    p = sub.add_parser("segment", help="segment a structure on a 2D slice with clicks, or structures through a "
+                                       "DICOM series or NIfTI volume",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--image", help="a 2D image: .dcm (DICOM), .npy, or .nii/.nii.gz (with --slice)")
     src.add_argument("--demo", action="store_true",
                      help="a real CT slice: a held-out BTCV patient's spleen from the shared data folder when "
                           "found, else pydicom's bundled CT_small.dcm")
-    p.add_argument("--click", action="append", default=[], metavar="ROW,COL[,+|-]",
-                   help="a click; '+' (default) = structure, '-' = background; repeat for more clicks")
+    src.add_argument("--series", metavar="DIR_OR_NIFTI",
+                     help="a volume: a DICOM folder (searched recursively) or file, or a .nii/.nii.gz file")
+    p.add_argument("--click", action="append", default=[], metavar="[SLICE,]ROW,COL[,+|-]",
+                   help="a click; '+' (default) = structure, '-' = background; repeat for more clicks. ROW,COL "
+                        "for --image/--demo, SLICE,ROW,COL for --series")
     p.add_argument("--out", required=True, help="output folder (created)")
-    p.add_argument("--model", default="click", help="bundled model name or exported model folder (click)")
+    p.add_argument("--model", default="click", help="the click model: bundled name or exported model folder (click)")
     p.add_argument("--modality", default=None, type=str.upper, choices=["CT", "MR"],
                    help="CT or MR (default: from the DICOM header, else CT with a warning)")
     p.add_argument("--spacing", default=None, metavar="ROW_MM,COL_MM",
-                   help="pixel size (default: from the file; 1,1 with a warning for .npy)")
-    p.add_argument("--slice", type=int, default=None, help="slice index of a 3D .npy or NIfTI volume (default: middle)")
+                   help="pixel size for --image (default: from the file; 1,1 with a warning for .npy)")
+    p.add_argument("--slice", type=int, default=None, help="slice index of a 3D .npy or NIfTI --image (default: middle)")
     p.add_argument("--data", default=None,
                    help="shared data folder for --demo (default: $RADSEG_DATA or ../shared/data; a folder given "
                         "here must exist)")
     p.add_argument("--backend", default=None, help="backend name (default: the best that works here)")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for the backend")
+    vol = p.add_argument_group("volumes (--series)")
+    vol.add_argument("--name", default=None, help="the structure's name with --click (default: structure)")
+    vol.add_argument("--prompts", default=None, metavar="FILE",
+                     help="several structures: a JSON file (format above) instead of --click / --name")
+    vol.add_argument("--propagate", action="store_true",
+                     help="carry each seed slice's mask through the volume with the propagation model")
+    vol.add_argument("--propagation-model", default=None, metavar="NAME_OR_FOLDER",
+                     help="the propagation model: bundled name or exported model folder (propagation)")
+    vol.add_argument("--series-uid", default=None, metavar="UID",
+                     help="SeriesInstanceUID when the folder holds several series (`radseg dicom info DIR` lists them)")
+    vol.add_argument("--fill-missing-uids", action="store_true",
+                     help="generate the UIDs an anonymised series lacks so that seg.dcm can reference it (warned "
+                          "about, and recorded in result.json)")
     p.set_defaults(func=run)
 
 
@@ -204,6 +262,21 @@ OVERLAY_MIN_SIDE = 512
 
 
 def run(args) -> int:
+    """`radseg segment`: the 2D mode for --image / --demo, the 3D workflow for --series."""
+    from radseg.errors import UsageError
+
+    if args.series is not None:
+        return run_volume(args)
+    for flag, value in (("--name", args.name), ("--prompts", args.prompts), ("--propagate", args.propagate),
+                        ("--propagation-model", args.propagation_model), ("--series-uid", args.series_uid),
+                        ("--fill-missing-uids", args.fill_missing_uids)):
+        if value:
+            raise UsageError(f"{flag} is for volumes", "give the volume with --series DIR_OR_NIFTI (--image and "
+                                                       "--demo segment one 2D slice)")
+    return run_slice(args)
+
+
+def run_slice(args) -> int:
     import numpy as np
 
     from radseg._atomic import write_atomic
@@ -266,3 +339,239 @@ def run(args) -> int:
     print(f"  start {result['start_ms']} ms, click(s) {click_ms} ms")
     print(f"  wrote {out / 'mask.npy'}, {out / 'mask.png'}, {out / 'overlay.png'}, {out / 'result.json'}")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------------- volumes
+def parse_volume_click(text: str):
+    """"SLICE,ROW,COL" or with ",+" / ",-" -> (slice, row, col, positive). UsageError otherwise (a 2-value click
+    is a 2D click: --series needs the slice too)."""
+    from radseg.errors import UsageError
+
+    parts = [t.strip() for t in str(text).split(",")]
+    if len(parts) == 2:
+        raise UsageError(f"--click {text!r}: a --series run needs SLICE,ROW,COL (voxel indices of the volume)",
+                         "add the slice index, e.g. --click 40,210,150 (ROW,COL clicks are for --image)")
+    if len(parts) not in (3, 4):
+        raise UsageError(f"--click {text!r}: expected SLICE,ROW,COL or SLICE,ROW,COL,+ or SLICE,ROW,COL,-")
+    try:
+        s, r, c = (float(v) for v in parts[:3])
+    except ValueError:
+        raise UsageError(f"--click {text!r}: SLICE, ROW and COL must be numbers (voxel indices)") from None
+    if not s.is_integer():
+        raise UsageError(f"--click {text!r}: SLICE must be a whole number (a slice index)")
+    sign = parts[3] if len(parts) == 4 else "+"
+    if sign not in ("+", "-", "pos", "neg"):
+        raise UsageError(f"--click {text!r}: the fourth field must be + or -")
+    return int(s), r, c, sign in ("+", "pos")
+
+
+def volume_prompts(args):
+    """(prompts, where they came from for messages) from --click / --name or --prompts; UsageError / InputError."""
+    from radseg.cli._common import input_path
+    from radseg.errors import InputError, UsageError
+    from radseg.workflow import Prompt, prompts_from_json
+
+    if args.prompts is not None:
+        if args.click or args.name is not None:
+            raise UsageError("--prompts and --click / --name both given",
+                             "put every structure in the --prompts file, or give one with --click and --name")
+        path = input_path(args.prompts, "--prompts")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"--prompts {args.prompts}: unreadable ({exc})", "give a UTF-8 JSON file") from None
+        try:
+            return prompts_from_json(text), f"--prompts {args.prompts}"
+        except ValueError as exc:
+            raise InputError(f"--prompts {args.prompts}: {exc}",
+                             "see 'radseg segment --help' for the format") from None
+    if not args.click:
+        raise UsageError("no click given", "add --click SLICE,ROW,COL (and --name NAME), or --prompts FILE")
+    name = (args.name if args.name is not None else "structure").strip()
+    if not name:
+        raise UsageError("--name is empty", "give the structure a name, e.g. --name liver")
+    return [Prompt(name, tuple(parse_volume_click(c) for c in args.click))], "--click"
+
+
+def read_volume_input(path, series_uid=None):
+    """The --series input as a `radseg.dicom.Volume`; InputError naming --series / --series-uid otherwise."""
+    from radseg.cli._common import input_path
+    from radseg.errors import InputError
+    from radseg.workflow import read_volume
+
+    input_path(path, "--series", kind="path")
+    import radseg.dicom as rd
+
+    kinds = "give a folder of DICOM images, a DICOM file, or a .nii / .nii.gz file"
+    try:
+        return read_volume(path, series_uid=series_uid)
+    except rd.MultipleSeriesError as exc:
+        uids = ", ".join(s["series_uid"] or "(no UID)" for s in exc.series)
+        raise InputError(f"--series {path} holds {len(exc.series)} image series ({uids})",
+                         "choose one with --series-uid UID ('radseg dicom info PATH' lists them)") from None
+    except rd.MissingDependencyError:
+        raise
+    except rd.SeriesError as exc:
+        # A missing slice or uneven steps: no --uneven here, a label map in NIfTI needs a regular grid.
+        text = str(exc).replace("series_uid ", "--series-uid ").split(". Pass uneven='allow'")[0]
+        raise InputError(f"--series {path}: {text}", kinds if series_uid is None else "check --series-uid") from None
+    except rd.DicomFileError as exc:
+        if pathlib.Path(path).is_file() and not str(path).lower().endswith((".nii", ".nii.gz")):
+            raise InputError(f"--series {path}: neither a DICOM file nor a NIfTI file ({exc.problem})", kinds) from None
+        raise InputError(f"--series {path}: no DICOM series here ({exc.problem})", kinds) from None
+    except rd.DicomError as exc:
+        raise InputError(f"--series {path}: {exc}", kinds) from None
+    except (OSError, ValueError, EOFError) as exc:  # nibabel: not gzip, truncated, bad header
+        if isinstance(exc, ModuleNotFoundError):
+            raise
+        raise InputError(f"--series {path}: not a readable NIfTI file ({type(exc).__name__}: {exc})", kinds) from None
+    except Exception as exc:  # nibabel's ImageFileError and friends derive from Exception only
+        raise InputError(f"--series {path}: not a readable volume ({type(exc).__name__}: {exc})", kinds) from None
+
+
+def _check_uids(vol, path, fill: bool) -> None:
+    """Before any work: a DICOM series whose images lack the UIDs a SEG references needs --fill-missing-uids."""
+    import radseg.dicom as rd
+    from radseg.errors import InputError
+
+    missing = rd.missing_uids(vol.source_headers)
+    if "SOPClassUID" in missing:
+        raise InputError(f"--series {path}: {len(missing['SOPClassUID'])} of {len(vol.source_headers)} images have "
+                         "no SOPClassUID, so seg.dcm cannot reference them (and it cannot be generated)",
+                         "set SOPClassUID in the files (CT Image Storage is 1.2.840.10008.5.1.4.1.1.2)")
+    if missing and not fill:
+        raise InputError(f"--series {path}: the images lack {', '.join(sorted(missing))}, which seg.dcm must "
+                         "reference", "add --fill-missing-uids to generate them (warned about and recorded in "
+                                      "result.json), or add the UIDs to the files")
+
+
+def _load_models(args):
+    """(click model, propagation model or None) loaded and checked for their task."""
+    from radseg.cli._common import load_model
+    from radseg.errors import InputError
+
+    click = load_model(args.model, backend=args.backend, threads=args.threads)
+    if click.manifest.task != "click":
+        raise InputError(f"--model {args.model}: is a {click.manifest.task} model",
+                         "give --model a click model (and a propagation model to --propagation-model)")
+    if not args.propagate:
+        return click, None
+    name = args.propagation_model or "propagation"
+    try:
+        prop = load_model(name, backend=args.backend, threads=args.threads, flag="--propagation-model")
+    except InputError as exc:
+        from radseg.load import ModelNotFoundError
+
+        if args.propagation_model is None and isinstance(exc.__cause__, ModelNotFoundError):
+            raise InputError(f"--propagate: no propagation model is bundled with this radseg (bundled: "
+                             f"{', '.join(exc.__cause__.bundled) or 'none'})",
+                             "pass --propagation-model FOLDER, a folder written by `radseg export CHECKPOINT --out "
+                             "DIR` (train one with `radseg train propagation`)") from exc
+        raise
+    if prop.manifest.task != "propagation":
+        raise InputError(f"--propagation-model {name}: is a {prop.manifest.task} model",
+                         "give --propagation-model a propagation model (the click model goes to --model)")
+    return click, prop
+
+
+def run_volume(args) -> int:
+    import warnings
+
+    from radseg._progress import progress
+    from radseg.cli._common import output_dir
+    from radseg.errors import InputError, RadsegWarning, UsageError
+    from radseg.workflow import check_prompts, resolve_modality, segment_volume, write_outputs
+
+    for flag, value in (("--slice", args.slice), ("--spacing", args.spacing), ("--data", args.data)):
+        if value is not None:
+            raise UsageError(f"{flag} is for --image / --demo",
+                             "a --series run reads the voxel size from the input and takes each seed slice from "
+                             "its clicks")
+    t0 = time.perf_counter()
+    prompts, source = volume_prompts(args)
+    vol = read_volume_input(args.series, args.series_uid)
+    read_ms = (time.perf_counter() - t0) * 1e3
+    fmt = vol.metadata.get("format")
+    try:
+        prompts = check_prompts(prompts, vol.shape)
+    except ValueError as exc:
+        text = str(exc)
+        if source == "--click":  # one structure: its number and name add nothing
+            text = re.sub(r"^structure 1 \(.*?\): ", "", text)
+        raise UsageError(f"{source}: {text}") from None
+    if args.propagate and vol.shape[0] < 2:
+        raise InputError(f"--series {args.series}: the volume has {vol.shape[0]} slice, nothing to propagate through",
+                         "leave out --propagate")
+    from radseg.dicom.errors import require
+
+    if fmt == "dicom":
+        _check_uids(vol, args.series, args.fill_missing_uids)
+        require("highdicom")  # seg.dcm: a missing extra is said before the work, not after it
+    elif args.fill_missing_uids:
+        warnings.warn("--fill-missing-uids has no effect: the input is NIfTI, so no seg.dcm is written",
+                      RadsegWarning)
+    require("nibabel")  # labels.nii.gz
+    out = output_dir(args.out)
+    t1 = time.perf_counter()
+    click, prop = _load_models(args)
+    load_ms = (time.perf_counter() - t1) * 1e3
+    modality = args.modality or (vol.modality.upper() if vol.modality else None)
+    if modality is None:
+        warnings.warn(f"{args.series} does not say its modality: assuming CT (values in Hounsfield units); pass "
+                      "--modality MR for MR", RadsegWarning)
+        modality = "CT"
+    try:
+        modality = resolve_modality(modality, click, prop)
+    except ValueError as exc:
+        where = "--modality" if args.modality else f"the input's modality {vol.modality!r}"
+        raise UsageError(f"{where}: {exc}", "pass --modality CT or --modality MR") from None
+    n = vol.shape[0]
+    per = (n - 1) if args.propagate else 1
+    bar = progress(total=per * len(prompts), unit="slice" if args.propagate else "structure", desc="segment")
+
+    def report(done, total):
+        bar.update(max(0, done - bar.n))
+
+    try:
+        result = segment_volume(vol, prompts, click_model=click, propagation_model=prop, propagate=args.propagate,
+                                modality=modality, progress=report)
+    except ValueError as exc:
+        raise InputError(f"--series {args.series}: cannot be segmented: {exc}") from None
+    finally:
+        bar.close()
+    import radseg.dicom as rd
+
+    try:
+        written = write_outputs(result, vol, out, fill_missing_uids=args.fill_missing_uids,
+                                input_path=str(args.series),
+                                timings={"read": round(read_ms, 1), "load_models": round(load_ms, 1)})
+    except rd.SegError as exc:
+        if "fill_missing_uids" in str(exc):
+            raise InputError(f"--series {args.series}: the images lack UIDs that seg.dcm must reference",
+                             "add --fill-missing-uids to generate them") from None
+        raise InputError(f"cannot write {out / 'seg.dcm'}: {exc}") from None
+    _print_summary(args, vol, result, written)
+    return 0
+
+
+def _print_summary(args, vol, result, written) -> None:
+    fmt = vol.metadata.get("format", "dicom")
+    print(f"{args.series} ({'NIfTI' if fmt == 'nifti' else 'DICOM'}): {list(vol.shape)} [slices, rows, cols], "
+          f"spacing {[round(v, 4) for v in vol.spacing]} mm, {result.modality}")
+    models = result.models
+    line = f"  click model {_name(models['click'])} on {models['click']['backend']}"
+    if models.get("propagation"):
+        line += f"; propagation model {_name(models['propagation'])} on {models['propagation']['backend']}"
+    print(line)
+    for s in result.structures:
+        where = f"slices {s.slices[0]}..{s.slices[1]}" if s.slices else "empty"
+        text = f"  {s.label} {s.name}: {where} (seed {s.seed_slice}), {s.volume_ml:.1f} mL"
+        if s.stopped:
+            text += "; stopped " + ", ".join(f"{d} after slice {v['last']} ({v['reason']})"
+                                             for d, v in sorted(s.stopped.items(), reverse=True))
+        print(text)
+    print("  wrote " + ", ".join(str(p) for p in written.values()))
+
+
+def _name(info) -> str:
+    return pathlib.Path(info["path"]).name if info.get("path") else "?"

@@ -1,10 +1,21 @@
-"""`radseg train click`: robot-in-the-loop training of the click model (needs the `train` extra).
+"""`radseg train click|propagation`: train a model on ../shared/data (needs the `train` extra).
 
-Examples (the bundled model's runs, see sdk/models/click/MODEL_CARD.md):
+click: robot-in-the-loop training of the click model (the bundled model's runs, see sdk/models/click/MODEL_CARD.md):
     radseg train click --data ../shared/data --out runs/click --minutes 78
     radseg train click --out runs/click --minutes 90 --resume                       # continue to a 90-minute total
     radseg train click --init sdk/models/click --out runs/ft --lr 5e-4 --minutes 90  # fine-tune the bundled model
     radseg train click --init runs/click/final.pt --out runs/ft --lr 1e-3 --minutes 90  # fine-tune a checkpoint
+
+propagation: segment a slice from its neighbour's mask (BTCV CT, CHAOS T2 MR, MSD hippocampus MR):
+    radseg train propagation --data ../shared/data --out runs/propagation --minutes 60
+    radseg train propagation --out runs/propagation --minutes 90 --resume           # continue to a 90-minute total
+    radseg train propagation --datasets chaos --steps 300 --out runs/prop-chaos      # CHAOS only, 300 steps
+    radseg train propagation --init runs/propagation/final.pt --out runs/prop-ft --lr 5e-4 --minutes 30
+    radseg export runs/propagation/final.pt --out models/propagation                 # an ONNX model folder, for
+    radseg segment --series ct/ --click 40,210,150 --name liver --propagate --propagation-model models/propagation \\
+        --out out/
+Checkpoints (OUT/last.pt every --ckpt-every minutes, OUT/final.pt at the end) hold everything to resume; --minutes
+and --steps count over all resumes of a run folder.
 """
 from __future__ import annotations
 
@@ -13,55 +24,112 @@ import sys
 
 DEFAULT_DATA = "../shared/data"
 
+#: Per task: the defaults of the flags whose default differs (None in the parser).
+TASK_DEFAULTS = {
+    "click": {"out": "runs/click", "minutes": 30.0, "val_every": 8.0},
+    "propagation": {"out": "runs/propagation", "minutes": 60.0, "val_every": 10.0},
+}
+#: --datasets of the propagation task -> the folder each needs under --data.
+PROPAGATION_DATASETS = {"btcv": "btcv_sabs_ct", "chaos": "chaos_t2_mri", "hippocampus": "msd_hippocampus"}
+
 
 def register(sub) -> None:
+    import argparse
+
     from radseg.cli._common import positive_float, positive_int
 
-    p = sub.add_parser("train", help="train a model (click) on ../shared/data; checkpoints are resumable",
-                       description=__doc__.split("\n", 1)[1])
-    p.add_argument("task", choices=["click"], help="which model to train")
-    p.add_argument("--data", default=DEFAULT_DATA, help="folder holding btcv_sabs_ct/ and chaos_t2_mri/")
-    p.add_argument("--out", default="runs/click", help="run folder: checkpoints, log, manifest (runs/click)")
-    p.add_argument("--minutes", type=positive_float, default=30.0, help="wall-clock budget in minutes, over all resumes (30)")
-    p.add_argument("--steps", type=positive_int, default=None, help="train this many steps instead of --minutes")
+    p = sub.add_parser("train", help="train a click or propagation model on ../shared/data; checkpoints are "
+                                     "resumable",
+                       description=__doc__.split("\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("task", choices=["click", "propagation"], help="which model to train")
+    p.add_argument("--data", default=DEFAULT_DATA, help="folder holding btcv_sabs_ct/, chaos_t2_mri/ (and "
+                                                        "msd_hippocampus/ for propagation)")
+    p.add_argument("--out", default=None, help="run folder: checkpoints and manifest (runs/click, runs/propagation)")
+    p.add_argument("--minutes", type=positive_float, default=None,
+                   help="wall-clock budget in minutes, over all resumes (click 30, propagation 60)")
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="train this many steps (over all resumes) instead of --minutes")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt when it exists")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="start from this checkpoint's weights with a fresh optimizer and schedule (fine-tuning); "
-                        "an exported model folder (e.g. sdk/models/click) works too, with BatchNorm frozen")
+                        "for click an exported model folder (e.g. sdk/models/click) works too, with BatchNorm frozen")
     p.add_argument("--freeze-bn", action="store_true", default=None,
-                   help="keep BatchNorm in eval mode (running statistics) throughout; on by itself for --init FOLDER")
+                   help="click: keep BatchNorm in eval mode (running statistics) throughout; on by itself for "
+                        "--init FOLDER")
     p.add_argument("--size", type=int, default=96, help="working resolution S, a multiple of 16 (96)")
     p.add_argument("--width", type=positive_int, default=16, help="U-Net width: channels of the first block (16)")
     p.add_argument("--batch", type=positive_int, default=16, help="batch size (16)")
     p.add_argument("--lr", type=positive_float, default=2e-3, help="peak learning rate (2e-3)")
-    p.add_argument("--max-corrections", type=int, default=5, help="most robot corrections per batch (5)")
+    p.add_argument("--max-corrections", type=int, default=None, help="click: most robot corrections per batch (5)")
     p.add_argument("--bce-weight", type=float, default=0.5, help="weight of BCE added to the soft Dice loss (0.5)")
+    p.add_argument("--datasets", default=None, metavar="NAMES",
+                   help="propagation: which data sets to train on, comma-separated from btcv, chaos, hippocampus "
+                        "(all three)")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch CPU threads (1: on a shared 2-core machine one thread measured faster than two)")
-    p.add_argument("--val-every", type=positive_float, default=8.0, help="minutes between validation runs (8)")
+    p.add_argument("--val-every", type=positive_float, default=None,
+                   help="minutes between validation runs (click 8, propagation 10)")
     p.add_argument("--ckpt-every", type=positive_float, default=4.0, help="minutes between checkpoints (4)")
     p.add_argument("--seed", type=int, default=4242, help="random seed (4242, the paper's)")
     p.set_defaults(func=run)
 
 
+def parse_datasets(text) -> tuple:
+    """"btcv,chaos" -> ("btcv", "chaos"); UsageError naming --datasets for an empty list or an unknown name."""
+    from radseg.errors import UsageError
+
+    names = [t.strip().lower() for t in str(text).split(",") if t.strip()]
+    unknown = [n for n in names if n not in PROPAGATION_DATASETS]
+    if not names or unknown:
+        what = f"unknown data set(s) {', '.join(map(repr, unknown))}" if unknown else "no data set named"
+        raise UsageError(f"--datasets {text!r}: {what}",
+                         f"choose from {', '.join(PROPAGATION_DATASETS)}, separated by commas")
+    return tuple(dict.fromkeys(names))
+
+
+def _defaults(args) -> None:
+    for key, value in TASK_DEFAULTS[args.task].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
+def _command() -> str:
+    return "radseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+
+
 def run(args) -> int:
-    from radseg.cli._common import input_path, output_dir
-    from radseg.errors import InputError, UsageError
+    from radseg.errors import UsageError
 
     if not (args.size >= 16 and args.size % 16 == 0):
         raise UsageError(f"--size {args.size}: must be a positive multiple of 16", "e.g. --size 96")
-    if args.max_corrections < 0:
-        raise UsageError(f"--max-corrections {args.max_corrections}: must be 0 or more")
+    _defaults(args)
+    if args.task == "propagation":
+        for flag, value in (("--max-corrections", args.max_corrections), ("--freeze-bn", args.freeze_bn)):
+            if value is not None:
+                raise UsageError(f"{flag} is for the click task", "leave it out of `radseg train propagation`")
+        return run_propagation(args)
+    if args.datasets is not None:
+        raise UsageError("--datasets is for the propagation task",
+                         "leave it out of `radseg train click` (it trains on BTCV and CHAOS)")
+    return run_click(args)
+
+
+def run_click(args) -> int:
+    from radseg.cli._common import input_path, output_dir
+    from radseg.errors import InputError, UsageError
+
+    max_corrections = 5 if args.max_corrections is None else args.max_corrections
+    if max_corrections < 0:
+        raise UsageError(f"--max-corrections {max_corrections}: must be 0 or more")
     input_path(args.data, "--data", kind="folder")
     output_dir(args.out)
     from radseg.training.click.train import TrainConfig, train
 
     cfg = TrainConfig(data=args.data, out=args.out, minutes=args.minutes, steps=args.steps, size=args.size,
-                      width=args.width, batch=args.batch, lr=args.lr, max_corrections=args.max_corrections,
+                      width=args.width, batch=args.batch, lr=args.lr, max_corrections=max_corrections,
                       bce_weight=args.bce_weight, threads=args.threads, val_every_min=args.val_every,
                       ckpt_every_min=args.ckpt_every, seed=args.seed, resume=args.resume, init=args.init,
                       freeze_bn=args.freeze_bn)
-    command = "radseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     if args.init:  # a missing or foreign checkpoint: a one-line error before the data is loaded
         from radseg.training.click.train import load_checkpoint
 
@@ -69,5 +137,68 @@ def run(args) -> int:
             load_checkpoint(args.init)
         except (FileNotFoundError, ValueError) as exc:
             raise InputError(f"--init {args.init}: {exc}") from exc
-    train(cfg, log=lambda msg: print(msg, flush=True), command=command)
+    train(cfg, log=lambda msg: print(msg, flush=True), command=_command())
+    return 0
+
+
+def _check_propagation_init(args) -> None:
+    """--init must be a propagation checkpoint (.pt) of this run's --width and --size: one-line errors before the
+    data is loaded."""
+    import pathlib
+
+    from radseg.errors import InputError, UsageError
+
+    path = pathlib.Path(args.init)
+    if path.is_dir():
+        raise UsageError(f"--init {args.init}: is a folder",
+                         "give a .pt checkpoint written by `radseg train propagation` (e.g. runs/propagation/"
+                         "final.pt); fine-tuning from an exported folder needs frozen BatchNorm, which the "
+                         "propagation trainer does not offer")
+    from radseg.manifest import ModelManifest
+    from radseg.training.click.train import load_checkpoint
+
+    try:
+        ckpt = load_checkpoint(path)
+        manifest = ModelManifest.from_dict(ckpt["manifest"], source=f"{args.init} manifest")
+    except (FileNotFoundError, ValueError) as exc:
+        raise InputError(f"--init {args.init}: {exc}") from exc
+    if manifest.task != "propagation":
+        raise InputError(f"--init {args.init}: is a {manifest.task} checkpoint",
+                         "give a checkpoint written by `radseg train propagation`")
+    width, size = int(manifest.model.get("width", 16)), int(manifest.input_size)
+    if (width, size) != (args.width, args.size):
+        raise UsageError(f"--init {args.init}: width {width} / size {size} differ from this run's --width "
+                         f"{args.width} / --size {args.size}", f"pass --width {width} --size {size}")
+
+
+def run_propagation(args) -> int:
+    import pathlib
+
+    from radseg.cli._common import input_path, output_dir
+    from radseg.errors import InputError
+
+    datasets = parse_datasets(args.datasets) if args.datasets is not None else tuple(PROPAGATION_DATASETS)
+    input_path(args.data, "--data", kind="folder")
+    missing = [f"{folder}/" for name, folder in PROPAGATION_DATASETS.items()
+               if name in datasets and not (pathlib.Path(args.data) / folder).is_dir()]
+    if missing:
+        raise InputError(f"--data {args.data}: has no {', '.join(missing)}",
+                         "give the shared data folder with --data, or leave those data sets out of --datasets")
+    if args.init:
+        _check_propagation_init(args)
+    output_dir(args.out)
+    from radseg.training.propagation.train import PropagationTrainConfig, train
+
+    cfg = PropagationTrainConfig(data=args.data, out=args.out, minutes=args.minutes, steps=args.steps,
+                                 size=args.size, width=args.width, batch=args.batch, lr=args.lr,
+                                 bce_weight=args.bce_weight, threads=args.threads, val_every_min=args.val_every,
+                                 ckpt_every_min=args.ckpt_every, seed=args.seed, resume=args.resume,
+                                 init=args.init, datasets=datasets)
+    try:
+        train(cfg, log=lambda msg: print(msg, flush=True), command=_command())
+    except ValueError as exc:
+        if "no training cases found" in str(exc) or "holds no cases" in str(exc):
+            raise InputError(f"--data {args.data}: no training cases for --datasets {','.join(datasets)}",
+                             "give the shared data folder with --data") from exc
+        raise
     return 0
