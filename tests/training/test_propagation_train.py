@@ -51,24 +51,46 @@ def bank():
 
 
 # ---- VolumeBank --------------------------------------------------------------------------------------------------
-def test_bank_cases_are_offsets_of_one_or_two_and_the_structure_ended_cases(bank):
-    # By the rules, independently: slice t from the prior on t + d (|d| 1 or 2, holding the structure), t holding
-    # the structure too, or t the slice just past an end with the end slice as prior (|d| = 1).
-    expected = set()
-    for t in range(Z):
+def test_bank_cases_are_offsets_of_one_or_two_and_the_end_cases(bank):
+    # By the rules, independently: slice t from the prior on t + d (|d| 1 or 2, holding the structure), for t from
+    # END_SLICES before the structure's first slice to END_SLICES after its last; end cases are the END_SLICES
+    # slices at each end, inside or beyond it.
+    from radseg.training.propagation.data import END_SLICES
+
+    first, last = BLOB[0], BLOB[-1]
+    expected, ends = set(), set()
+    for t in range(max(0, first - END_SLICES), min(Z, last + END_SLICES + 1)):
         for d in (-2, -1, 1, 2):
-            if t + d in BLOB and (t in BLOB or abs(d) == 1):
+            if t + d in BLOB:
                 expected.add((t, d))
-    assert (2, 1) in expected and (9, -1) in expected  # the ended cases
-    assert (2, 2) not in expected and (1, 2) not in expected and (10, -2) not in expected
+                if t < first + END_SLICES or t > last - END_SLICES:
+                    ends.add((t, d))
+    assert (first - 1, 1) in expected and (first - 2, 2) in expected and (last + 2, -2) in expected
+    assert (first - 3, 2) not in expected and (last + 3, -2) not in expected
     for v in (0, 1):
         got = {(int(t), int(d)) for vv, lab, t, d in bank.cases if vv == v}
         assert got == expected
+        got_ends = {(int(t), int(d)) for (vv, lab, t, d), e in zip(bank.cases, bank.case_end) if vv == v and e}
+        assert got_ends == ends
     assert set(bank.cases[:, 1].tolist()) == {1}  # the one-slice label and the too-small one give no cases
     assert bank.class_names == ["syn:blob"] and (bank.case_class == 0).all()
     assert bank.cases.dtype == np.int64 and bank.cases.shape == (2 * len(expected), 4) and len(bank) == len(bank.cases)
-    ended = [c for c in bank.cases if not bank.mask(c[0], c[1], c[2]).any()]
-    assert sorted((int(t), int(d)) for _, _, t, d in ended) == [(2, 1), (2, 1), (9, -1), (9, -1)]
+    ended = {(int(t), int(d)) for _, _, t, d in bank.cases if not bank.mask(0, 1, int(t)).any()}
+    assert ended == {(t, d) for t, d in expected if t not in BLOB}  # "nothing here" answers beyond both ends
+
+
+def test_end_share_draws_end_cases(monkeypatch):
+    from radseg.training.propagation import data
+
+    monkeypatch.setattr(data, "END_SLICES", 1)  # the 6-slice blob then has inner (non-end) cases too
+    bank = VolumeBank()
+    bank.add_volume(synthetic_volume(0), M, keep_labels=[1])
+    bank.finalize()
+    assert 0.2 < bank.case_end.mean() < 0.8
+    rng = np.random.default_rng(3)
+    share = bank.case_end[bank.sample_balanced(rng, 4000, end_share=0.5)].mean()
+    base = bank.case_end[bank.sample_balanced(rng, 4000)].mean()
+    assert share > base + 0.15 and abs(base - bank.case_end.mean()) < 0.05
 
 
 def test_bank_images_are_the_sdks_volume_normalisation(bank):
@@ -93,8 +115,10 @@ def test_bank_sampling_is_balanced_over_classes():
     picks = b.case_class[b.sample_balanced(rng, 4000)]
     assert abs(picks.mean() - 0.5) < 0.03  # half of each, though "spot" has far fewer cases
     sub = b.subset_evenly(5, rng)
-    assert np.bincount(b.case_class[sub]).tolist() == [5, 4]  # "spot" has 4 cases: 3 and 6 ended, 4 <-> 5
-    assert len(set(sub.tolist())) == 9
+    # "spot" (slices 4 and 5) has 8 cases: 4 <-> 5 and the end cases 2, 3 below and 6, 7 above
+    assert (b.case_class == 1).sum() == 8
+    assert np.bincount(b.case_class[sub]).tolist() == [5, 5]
+    assert len(set(sub.tolist())) == 10
 
 
 # ---- augmentation ------------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ class PropagationTrainConfig:
     warmup_steps: int = 100
     bce_weight: float = 0.5
     self_prior_share: float = 0.25  # share of priors that are the network's own prediction of the neighbour
+    end_share: float = 0.2  # share of each batch drawn from the structures' end cases (see data.END_SLICES)
     val_per_class: int = 24
     val_every_min: float = 10.0
     ckpt_every_min: float = 4.0
@@ -251,7 +252,7 @@ def train(cfg: PropagationTrainConfig, train_bank: VolumeBank | None = None, val
         lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
         for g in opt.param_groups:
             g["lr"] = lr
-        cases = train_bank.sample_balanced(rng, cfg.batch)
+        cases = train_bank.sample_balanced(rng, cfg.batch, end_share=cfg.end_share)
         x, y = training_batch(train_bank, train_bank.cases[cases], manifest, rng, model=model if step > 200 else None,
                               self_share=cfg.self_prior_share)
         x, y = augment(x, y, rng)
