@@ -13,11 +13,9 @@ when it raises.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 import pathlib
-import threading
 import time
 import warnings
 from typing import Dict, List, Optional, Tuple
@@ -25,6 +23,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .._validate import as_spacing
+from .._blas import blas_limiter as _blas_limiter
 from ..errors import RadsegWarning
 from ..manifest import ModelManifest
 from . import postprocess, preprocess
@@ -288,61 +287,6 @@ class ClickSession:
 
     def __repr__(self) -> str:
         return f"ClickSession(shape={self.shape}, spacing={self.spacing}, modality={self.modality!r}, clicks={len(self._clicks)})"
-
-
-def _blas_limiter(threads: Optional[int]):
-    """A context-manager factory that caps numpy's BLAS threads while the pre/post-processing runs.
-
-    The crop and paste-back are a few small matrix products (S x ~W); a multi-threaded BLAS spends more time waking
-    and spinning its threads than computing them, and its spinning threads slow the backend's own: on this
-    project's 2-core machine, under load, pre + post measured 0.9 ms with one BLAS thread and 15-50 ms with two.
-    Needs threadpoolctl (in the cpu extra); without it, or with threads=None, BLAS is left as it is. The cap is
-    process-wide while held, so concurrent sessions share one reference-counted cap (see `_BlasCap`).
-    """
-    if threads is None:
-        return contextlib.nullcontext
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ModuleNotFoundError:
-        return contextlib.nullcontext
-    key = int(threads)
-    with _BLAS_CAPS_LOCK:
-        if key not in _BLAS_CAPS:
-            _BLAS_CAPS[key] = _BlasCap(ThreadpoolController().select(user_api="blas"), key)
-        return _BLAS_CAPS[key]
-
-
-class _BlasCap:
-    """Reference-counted BLAS thread cap: the first holder sets it, the last one out restores the original limits,
-    so sessions in several threads never leave BLAS capped (threadpoolctl's own context would, when interleaved)."""
-
-    def __init__(self, controller, threads: int):
-        self._controller, self._threads = controller, threads
-        self._lock = threading.Lock()
-        self._holders = 0
-        self._limiter = None
-
-    def __call__(self):
-        return self
-
-    def __enter__(self):
-        with self._lock:
-            if self._holders == 0:
-                self._limiter = self._controller.limit(limits=self._threads)
-            self._holders += 1
-        return self
-
-    def __exit__(self, *exc):
-        with self._lock:
-            self._holders -= 1
-            if self._holders == 0 and self._limiter is not None:
-                self._limiter.restore_original_limits()
-                self._limiter = None
-        return False
-
-
-_BLAS_CAPS: Dict[int, _BlasCap] = {}
-_BLAS_CAPS_LOCK = threading.Lock()
 
 
 def _modality_key(modality, manifest: ModelManifest) -> str:

@@ -20,6 +20,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
+from .._blas import blas_limiter
 from .._validate import as_spacing
 from ..crop import logits_to_mask
 from ..errors import RadsegWarning
@@ -37,7 +38,7 @@ class PropagationModel:
     Attributes: backend, refused, manifest, path, runtime (as for `radseg.click.session.ClickModel`).
     """
 
-    def __init__(self, runtime, manifest: ModelManifest, path=None):
+    def __init__(self, runtime, manifest: ModelManifest, path=None, blas_threads: Optional[int] = 1):
         if not isinstance(manifest, ModelManifest):
             raise TypeError(f"manifest must be a ModelManifest, got {type(manifest).__name__}")
         if manifest.task != "propagation":
@@ -47,6 +48,7 @@ class PropagationModel:
                              f"{manifest.in_channels}; re-export the model")
         self.runtime, self.manifest = runtime, manifest
         self.path = pathlib.Path(path) if path is not None else None
+        self._blas_limit = blas_limiter(blas_threads)  # see radseg._blas: small matrix products, one thread
 
     @property
     def backend(self) -> str:
@@ -90,15 +92,17 @@ class PropagationModel:
     def predict(self, slices: List[np.ndarray], priors: List[np.ndarray], spacing) -> List[np.ndarray]:
         """The masks of normalised `slices` ([rows, cols] float32) from their `priors` (bool, non-empty): one
         network batch, pasted back, then the manifest's post-processing (keep the components near the prior)."""
-        x, boxes = make_inputs(slices, priors, spacing, self.manifest)
+        with self._blas_limit():
+            x, boxes = make_inputs(slices, priors, spacing, self.manifest)
         logits = self.runtime.run({self.manifest.input_name: x})[self.manifest.output_name]
         post = self.manifest.postprocess
         out = []
-        for i, box in enumerate(boxes):
-            mask = logits_to_mask(logits[i, 0], box, slices[i].shape)
-            if post.get("keep_prior_components", False):
-                mask = engine.keep_prior_components(mask, priors[i], float(post.get("reach_mm", 5.0)), spacing)
-            out.append(mask)
+        with self._blas_limit():
+            for i, box in enumerate(boxes):
+                mask = logits_to_mask(logits[i, 0], box, slices[i].shape)
+                if post.get("keep_prior_components", False):
+                    mask = engine.keep_prior_components(mask, priors[i], float(post.get("reach_mm", 5.0)), spacing)
+                out.append(mask)
         return out
 
     def __repr__(self) -> str:
