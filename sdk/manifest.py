@@ -43,7 +43,10 @@ class ModelManifest:
             click (optional, default false; see `radseg.click.postprocess`)}.
         stopping: propagation only, when to stop going through the volume: {"min_area_mm2": the mask has vanished
             below this area, "max_growth": the area grew by more than this factor from one slice to the next (a
-            leak into a neighbouring organ), "growth_floor_mm2": growth is judged only once the area exceeds this}.
+            leak into a neighbouring organ), "growth_floor_mm2": growth is judged only once the area exceeds this,
+            "converge_dice": a re-propagation stops where it agrees this well with the old mask, "min_confidence" and
+            "uncertain_steps" (optional): stop after that many slices in a row answered with a mean probability
+            below min_confidence}; see `radseg.propagation.engine`.
         model: architecture description (name, width, ...); informative.
         training: data, split, steps, wall time, the reproduce command.
         metrics: evaluation numbers.
@@ -169,7 +172,8 @@ def _validate(m: ModelManifest) -> None:
     reach = m.postprocess.get("reach_mm", 3.0)
     if not (_finite(reach) and float(reach) >= 0):
         raise ValueError(f"postprocess.reach_mm must be a non-negative number, got {reach!r}")
-    for key, low in (("min_area_mm2", 0.0), ("growth_floor_mm2", 0.0), ("max_growth", 1.0), ("converge_dice", 0.0)):
+    for key, low in (("min_area_mm2", 0.0), ("growth_floor_mm2", 0.0), ("max_growth", 1.0), ("converge_dice", 0.0),
+                     ("min_confidence", 0.0), ("uncertain_steps", 1.0)):
         v = m.stopping.get(key, low + 1.0)
         if not (_finite(v) and float(v) >= low):
             raise ValueError(f"stopping.{key} must be a number >= {low:g}, got {v!r}")

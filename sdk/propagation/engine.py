@@ -11,6 +11,10 @@ direction stops when
   ``stopping.growth_floor_mm2``): it has run into a neighbouring structure, and the slice is not kept;
 * ``"converged"``: the new mask agrees with the one already there (Dice >= ``stopping.converge_dice``), so the
   slices beyond it would not change either (used when a correction re-propagates);
+* ``"uncertain"``: the network's confidence (the mean probability inside the mask it answered) stayed below
+  ``stopping.min_confidence`` for ``stopping.uncertain_steps`` slices in a row: it is no longer following a
+  structure it recognises (past a structure's end it tends to carry a small blob on); those slices are not kept.
+  Off unless the manifest sets ``min_confidence`` and `predict` reports confidences;
 * ``"cancelled"``: the progress callback returned False.
 
 Masks are bool [rows, cols] on the volume's slice grid; slice indices count along axis 0 of [slices, rows, cols].
@@ -27,7 +31,8 @@ from ..metrics import dice
 UP, DOWN = "up", "down"  # towards higher / lower slice indices
 STEP = {UP: 1, DOWN: -1}
 
-#: predict(slice indices, prior masks) -> the masks of those slices, one network batch.
+#: predict(slice indices, prior masks) -> the masks of those slices, one network batch; each item may also be a
+#: (mask, confidence) pair, confidence in [0, 1] (see "uncertain").
 Predict = Callable[[Sequence[int], Sequence[np.ndarray]], List[np.ndarray]]
 
 
@@ -80,7 +85,11 @@ def propagate(predict: Predict, start: int, start_mask: np.ndarray, limits: Dict
     max_growth = float(stopping.get("max_growth", 2.5))
     floor = float(stopping.get("growth_floor_mm2", 150.0))
     converge = float(stopping.get("converge_dice", 0.98))
+    min_conf = stopping.get("min_confidence")
+    uncertain_steps = int(stopping.get("uncertain_steps", 2))
     start_area = float(np.count_nonzero(start_mask)) * pixel_mm2
+    areas = {start: start_area}
+    low_run = {d: [] for d in limits}  # direction -> the slices of its current run of low-confidence answers
     state = {d: (start, start_mask, start_area) for d in limits}  # direction -> (last index, its mask, its area)
     stops: Dict[str, Stop] = {}
     written: Dict[int, np.ndarray] = {}
@@ -96,6 +105,9 @@ def propagate(predict: Predict, start: int, start_mask: np.ndarray, limits: Dict
         dirs = list(state)
         news = predict([state[d][0] + STEP[d] for d in dirs], [state[d][1] for d in dirs])
         for d, new in zip(dirs, news):
+            conf = None
+            if isinstance(new, tuple):
+                new, conf = new
             last, prior, area = state[d]
             j = last + STEP[d]
             new_area = float(np.count_nonzero(new)) * pixel_mm2
@@ -105,9 +117,16 @@ def propagate(predict: Predict, start: int, start_mask: np.ndarray, limits: Dict
             elif new_area > floor and new_area > max_growth * max(area, 1e-9):
                 stops[d] = Stop(last, "leak", area)
             else:
-                written[j] = new
+                written[j], areas[j] = new, new_area
+                low = min_conf is not None and conf is not None and conf < float(min_conf)
+                low_run[d] = low_run[d] + [j] if low else []
                 old = None if previous is None else previous.get(j)
-                if old is not None and old.any() and dice(new, old) >= converge:
+                if len(low_run[d]) >= uncertain_steps:
+                    for i in low_run[d]:
+                        del written[i]
+                    back = low_run[d][0] - STEP[d]
+                    stops[d] = Stop(back, "uncertain", areas[back])
+                elif old is not None and old.any() and dice(new, old) >= converge:
                     stops[d] = Stop(j, "converged", new_area)
                 else:
                     state[d] = (j, new, new_area)

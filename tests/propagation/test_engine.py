@@ -190,3 +190,25 @@ def test_keep_prior_components_reach_is_in_mm():
 
 def test_stop_as_dict_rounds_the_area():
     assert engine.Stop(3, "leak", 12.345).as_dict() == {"last": 3, "reason": "leak", "area_mm2": 12.3}
+
+
+def test_uncertain_stops_after_a_run_of_low_confidence_answers_and_drops_them():
+    """Past a structure's end a network may carry a small blob on with low confidence: after `uncertain_steps`
+    low answers in a row the direction stops at the slice before them; one low answer alone does not stop it."""
+    truth = np.stack([square(8) for _ in range(N)])
+    conf = np.full(N, 0.95)
+    conf[12] = 0.5  # one doubtful slice going up: not enough
+    conf[15:] = 0.6  # from 15 on: doubtful for good
+    conf[:4] = 0.6
+
+    def predict(indices, priors):
+        return [(truth[j].copy(), float(conf[j])) for j in indices]
+
+    stopping = {**STOPPING, "min_confidence": 0.8, "uncertain_steps": 2}
+    written, stops = propagate(predict, 10, truth[10], {UP: N, DOWN: -1}, N, 1.0, stopping)
+    assert stops[UP].reason == "uncertain" and stops[UP].last == 14
+    assert stops[DOWN].reason == "uncertain" and stops[DOWN].last == 4
+    assert sorted(written) == [4, 5, 6, 7, 8, 9, 11, 12, 13, 14]
+    # without min_confidence, confidences are ignored
+    written, stops = propagate(predict, 10, truth[10], {UP: N, DOWN: -1}, N, 1.0, STOPPING)
+    assert stops[UP].reason == "volume end" and len(written) == N - 1
