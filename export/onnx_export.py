@@ -143,6 +143,8 @@ def compare(model, onnx_path, manifest, xs: np.ndarray) -> float:
 #: Manifest parameters `export_checkpoint` may override, per manifest section.
 CROP_KEYS = frozenset({"expand", "min_size_mm", "min_size_px", "initial_size_mm", "refine_first_click"})
 POSTPROCESS_KEYS = frozenset({"keep_clicked_components", "keep_prior_components", "reach_mm"})
+STOPPING_KEYS = frozenset({"min_area_mm2", "max_growth", "growth_floor_mm2", "converge_dice", "min_confidence",
+                           "uncertain_steps"})
 
 
 def _override(manifest, section: str, values: dict | None, known) -> tuple:
@@ -194,13 +196,15 @@ def keep_model_card(source, out: pathlib.Path):
 
 
 def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1e-3, data="../shared/data",
-                      metrics_json=None, crop: dict | None = None, postprocess: dict | None = None) -> dict:
+                      metrics_json=None, crop: dict | None = None, postprocess: dict | None = None,
+                      stopping: dict | None = None) -> dict:
     """Export `checkpoint` (a ``.pt`` file, or an exported model folder) into `out_dir` (model.onnx +
     manifest.json) and verify it; returns a report dict.
 
     `crop` overrides entries of the manifest's crop dict (e.g. {"initial_size_mm": 192}), `postprocess` those of
     its postprocess dict (e.g. {"keep_clicked_components": True}); the manifest validates them and records the
-    checkpoint's values under extra["export"]["crop_overrides"] / ["postprocess_overrides"].
+    checkpoint's values under extra["export"]["crop_overrides"] / ["postprocess_overrides"]; `stopping` those of a
+    propagation model's stopping dict (e.g. {"min_confidence": 0.8}), recorded under ["stopping_overrides"].
     """
     import onnx
 
@@ -218,6 +222,7 @@ def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1
         manifest = manifest.replace(metrics={**manifest.metrics, **extra})
     manifest, overrides = _override(manifest, "crop", crop, CROP_KEYS)
     manifest, post_overrides = _override(manifest, "postprocess", postprocess, POSTPROCESS_KEYS)
+    manifest, stop_overrides = _override(manifest, "stopping", stopping, STOPPING_KEYS)
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = export_model(model, manifest, out / "model.onnx", opset=opset)
@@ -235,7 +240,7 @@ def export_checkpoint(checkpoint, out_dir, opset: int = 17, tolerance: float = 1
     manifest = manifest.replace(extra={**manifest.extra, "export": {
         "opset": opset, "max_abs_logit_diff_vs_torch": diff, "verified_on": source,
         "dynamic_axes": "batch, height, width (multiples of 16)", "crop_overrides": overrides,
-        "postprocess_overrides": post_overrides}})
+        "postprocess_overrides": post_overrides, "stopping_overrides": stop_overrides}})
     manifest_path = manifest.to_json(out / "manifest.json")
     card = keep_model_card(checkpoint, out)
     return {"model_card": card, "onnx": str(onnx_path), "manifest": str(manifest_path), "max_abs_diff": diff,

@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--postprocess", action="append", default=[], metavar="KEY=VALUE",
                    help="override a post-processing parameter, e.g. keep_clicked_components=false or reach_mm=5 "
                         "(repeatable)")
+    p.add_argument("--stopping", action="append", default=[], metavar="KEY=VALUE",
+                   help="propagation models: override a stopping parameter, e.g. min_confidence=0.8 or "
+                        "max_growth=3 (repeatable)")
     p.set_defaults(func=run)
 
 
@@ -56,6 +59,7 @@ def run(args) -> int:
     from radseg.errors import InputError, RadsegError
 
     crop, post = parse_overrides(args.crop, "--crop"), parse_overrides(args.postprocess, "--postprocess")
+    stop = parse_overrides(args.stopping, "--stopping")
     input_path(args.checkpoint, "CHECKPOINT", kind="path")
     if args.metrics is not None:
         input_path(args.metrics, "--metrics")
@@ -65,7 +69,7 @@ def run(args) -> int:
     try:
         report = export_checkpoint(args.checkpoint, args.out, opset=args.opset, tolerance=args.tolerance,
                                    data=args.data, metrics_json=args.metrics, crop=crop or None,
-                                   postprocess=post or None)
+                                   postprocess=post or None, stopping=stop or None)
     except RadsegError:
         raise
     except ExportError as exc:
