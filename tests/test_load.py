@@ -117,3 +117,27 @@ def test_manifest_whose_input_shape_the_graph_refuses(tmp_path):
     (d / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ValueError, match="does not run on the input"):
         radseg.load(d)
+
+
+def test_bundled_propagation_model_loads_and_follows_a_structure():
+    """radseg.load("propagation") gives the bundled model; on a real held-out BTCV spleen, one true seed slice is
+    carried to both ends of the organ (a loose bar: the model card has the measured numbers)."""
+    if "propagation" not in bundled_names():
+        pytest.skip("no bundled propagation model in this checkout")
+    import numpy as np
+
+    from radseg.metrics import dice
+    from tests.conftest import shared_data
+
+    model = radseg.load("propagation", threads=1)
+    assert model.manifest.task == "propagation" and model.manifest.in_channels == 2
+    assert resolve_model_dir("propagation") == BUNDLED_DIR / "propagation"
+    root = shared_data()
+    from radseg.training.data import btcv
+
+    vol = btcv.load(root, "sabs_02")
+    gt = vol.labels == 1  # spleen
+    present = np.flatnonzero(gt.any(axis=(1, 2)))
+    k = int(present[len(present) // 2])
+    masks = model.start(vol.image, spacing=vol.spacing, modality="CT").propagate(k, gt[k])
+    assert dice(masks, gt) > 0.85

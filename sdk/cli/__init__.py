@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = Parser(
         prog="radseg",
-        description="Interactive segmentation of CT and MR images with a click model; train, evaluate, export, "
+        description="Interactive segmentation of CT and MR images: a click model, propagation through a volume; "
+                    "train, evaluate, export, "
                     "benchmark; DICOM in and out.",
         epilog=EPILOG,
     )
