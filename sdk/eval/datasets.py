@@ -105,10 +105,10 @@ def labelled_cases(dataset: str, root, patients: Sequence[str], *, group: str, u
                               max_slices=max_slices)
 
 
-def totalseg_cases(root, modality: str = "CT", max_slices: Optional[int] = None,
-                   structures: Optional[Dict[str, object]] = None) -> Iterator[Case]:
-    """TotalSegmentator's example CT or MR with structures that no training label covers (group "unseen_ct" /
-    "unseen_mr"). Its labels come from the TotalSegmentator model (reference, not expert): see its SOURCE.txt."""
+def totalseg_volume(root, modality: str, wanted: Dict[str, object]):
+    """TotalSegmentator's example CT or MR as a display-oriented Volume, and {structure: [label ids]} for `wanted`
+    ({structure: [TotalSegmentator label names]} or a "prefix*" string for every label of that prefix). Its labels
+    come from the TotalSegmentator model (reference, not expert): see its SOURCE.txt. ValueError for unknown names."""
     from radseg.training.data.volumes import Volume, load_display
 
     if modality not in _TOTALSEG_FILES:
@@ -116,7 +116,6 @@ def totalseg_cases(root, modality: str = "CT", max_slices: Optional[int] = None,
     base = pathlib.Path(root) / "totalseg"
     table_key, image_file, label_file = _TOTALSEG_FILES[modality]
     by_name = {v: int(k) for k, v in json.loads((base / "labels.json").read_text())[table_key].items()}
-    wanted = TOTALSEG_UNSEEN[modality] if structures is None else structures
     ids = {}
     for s, spec in wanted.items():
         if isinstance(spec, str) and spec.endswith("*"):
@@ -128,6 +127,16 @@ def totalseg_cases(root, modality: str = "CT", max_slices: Optional[int] = None,
             ids[s] = [by_name[n] for n in spec]
     img, spacing = load_display(base / image_file, dtype=np.float32)
     lab, _ = load_display(base / label_file, dtype=np.uint8)
-    vol = Volume(f"totalseg_{modality.lower()}", f"totalseg_{modality.lower()}", modality, img, lab, spacing)
+    name = f"totalseg_{modality.lower()}"
+    return Volume(name, name, modality, img, lab, spacing), ids
+
+
+def totalseg_cases(root, modality: str = "CT", max_slices: Optional[int] = None,
+                   structures: Optional[Dict[str, object]] = None) -> Iterator[Case]:
+    """TotalSegmentator's example CT or MR with structures that no training label covers (group "unseen_ct" /
+    "unseen_mr"). Its labels come from the TotalSegmentator model (reference, not expert): see its SOURCE.txt."""
+    if modality not in _TOTALSEG_FILES:
+        raise ValueError(f"modality must be 'CT' or 'MR', got {modality!r}")
+    vol, ids = totalseg_volume(root, modality, TOTALSEG_UNSEEN[modality] if structures is None else structures)
     return cases_from_volumes([vol], ids, group=f"unseen_{modality.lower()}", seen={s: False for s in ids},
                               max_slices=max_slices)

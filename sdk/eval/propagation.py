@@ -421,36 +421,13 @@ TOTALSEG_UNSEEN = {
            "spinal cord": ["spinal_cord"], "autochthon left": ["autochthon_left"],
            "autochthon right": ["autochthon_right"], "colon": ["colon"], "duodenum": ["duodenum"]},
 }
-_TOTALSEG_FILES = {"CT": ("total", "example_ct_sm.nii.gz", "example_seg.nii.gz"),
-                   "MR": ("total_mr", "example_mr_sm.nii.gz", "example_seg_mr.nii.gz")}
-
-
 def totalseg_cases(root, modality: str = "CT", structures: Optional[Dict[str, object]] = None) -> List[VolumeCase]:
     """TotalSegmentator's example CT or MR with structures no training label covers (group "totalseg_ct_unseen" /
     "totalseg_mr_unseen"). Reference labels made by the TotalSegmentator model, not by experts."""
-    import json
+    from .datasets import totalseg_volume
 
-    from radseg.training.data.volumes import Volume, load_display
-
-    if modality not in _TOTALSEG_FILES:
-        raise ValueError(f"modality must be 'CT' or 'MR', got {modality!r}")
-    base = pathlib.Path(root) / "totalseg"
-    table_key, image_file, label_file = _TOTALSEG_FILES[modality]
-    by_name = {v: int(k) for k, v in json.loads((base / "labels.json").read_text())[table_key].items()}
-    ids = {}
-    for s, spec in (TOTALSEG_UNSEEN[modality] if structures is None else structures).items():
-        if isinstance(spec, str) and spec.endswith("*"):
-            ids[s] = [i for n, i in by_name.items() if n.startswith(spec[:-1])]
-        else:
-            unknown = [n for n in spec if n not in by_name]
-            if unknown:
-                raise ValueError(f"totalseg {modality}: unknown label names {unknown}")
-            ids[s] = [by_name[n] for n in spec]
-    img, spacing = load_display(base / image_file, dtype=np.float32)
-    lab, _ = load_display(base / label_file, dtype=np.uint8)
-    name = f"totalseg_{modality.lower()}"
-    vol = Volume(name, name, modality, img, lab, spacing)
-    return cases_from_volumes([vol], ids, group=f"{name}_unseen", seen={s: False for s in ids})
+    vol, ids = totalseg_volume(root, modality, TOTALSEG_UNSEEN[modality] if structures is None else structures)
+    return cases_from_volumes([vol], ids, group=f"{vol.name}_unseen", seen={s: False for s in ids})
 
 
 #: ITK-SNAP's test brain MR crop (itksnap/SOURCE.txt): hand-drawn labels; the hippocampi are a structure the model
