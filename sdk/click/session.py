@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .._validate import as_spacing
-from .._blas import blas_limiter as _blas_limiter
+from .._model import LoadedModel
 from ..errors import RadsegWarning
 from ..manifest import ModelManifest
 from . import postprocess, preprocess
@@ -41,40 +41,14 @@ _NO_POSITIVE_CLICK = ("a negative click with no positive click before it: the ma
                       "with a positive click on it")
 
 
-class ClickModel:
-    """A loaded click model: the backend that runs it and the manifest that parameterises its preprocessing.
+class ClickModel(LoadedModel):
+    """A loaded click model: the backend that runs it and the manifest that parameterises its preprocessing
+    (attributes: see `radseg._model.LoadedModel`).
 
     Made by `radseg.load`; holds no per-image state, so one model serves many sessions (one at a time per thread).
-
-    Attributes:
-        backend: name of the backend in use ("onnxruntime-cpu", "onnxruntime-cuda").
-        refused: better backends that were refused, name -> reason.
-        manifest: the `ModelManifest` stored with the model.
-        path: the model folder.
-        runtime: the backend object (``runtime.run(feeds) -> outputs``).
     """
 
-    def __init__(self, runtime, manifest: ModelManifest, path=None, blas_threads: Optional[int] = 1):
-        if not isinstance(manifest, ModelManifest):
-            raise TypeError(f"manifest must be a ModelManifest, got {type(manifest).__name__}")
-        if manifest.task != "click":
-            raise ValueError(f"ClickModel needs a click manifest, got task {manifest.task!r}")
-        self.runtime = runtime
-        self.manifest = manifest
-        self.path = pathlib.Path(path) if path is not None else None
-        self._blas_limit = _blas_limiter(blas_threads)
-
-    @property
-    def backend(self) -> str:
-        return self.runtime.name
-
-    @property
-    def refused(self) -> Dict[str, str]:
-        return dict(getattr(self.runtime, "refused", {}))
-
-    @property
-    def modalities(self) -> List[str]:
-        return sorted(self.manifest.intensity)
+    task = "click"
 
     def start(self, image, spacing=None, modality: Optional[str] = None) -> "ClickSession":
         """Begin segmenting one 2D image.

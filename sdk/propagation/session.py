@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from .._blas import blas_limiter
+from .._model import LoadedModel
 from .._validate import as_spacing
 from ..crop import logits_to_mask
 from ..errors import RadsegWarning
@@ -32,35 +32,17 @@ from .preprocess import make_inputs
 Progress = Optional[Callable[[int, int], object]]
 
 
-class PropagationModel:
-    """A loaded propagation model: its backend and manifest. Made by `radseg.load`; holds no per-volume state.
+class PropagationModel(LoadedModel):
+    """A loaded propagation model: its backend and manifest (attributes: see `radseg._model.LoadedModel`). Made by
+    `radseg.load`; holds no per-volume state."""
 
-    Attributes: backend, refused, manifest, path, runtime (as for `radseg.click.session.ClickModel`).
-    """
+    task = "propagation"
 
-    def __init__(self, runtime, manifest: ModelManifest, path=None, blas_threads: Optional[int] = 1):
-        if not isinstance(manifest, ModelManifest):
-            raise TypeError(f"manifest must be a ModelManifest, got {type(manifest).__name__}")
-        if manifest.task != "propagation":
-            raise ValueError(f"PropagationModel needs a propagation manifest, got task {manifest.task!r}")
-        if manifest.in_channels != 2:
-            raise ValueError(f"a propagation model takes 2 input channels (slice, prior), the manifest says "
-                             f"{manifest.in_channels}; re-export the model")
-        self.runtime, self.manifest = runtime, manifest
-        self.path = pathlib.Path(path) if path is not None else None
-        self._blas_limit = blas_limiter(blas_threads)  # see radseg._blas: small matrix products, one thread
-
-    @property
-    def backend(self) -> str:
-        return self.runtime.name
-
-    @property
-    def refused(self) -> Dict[str, str]:
-        return dict(getattr(self.runtime, "refused", {}))
-
-    @property
-    def modalities(self) -> List[str]:
-        return sorted(self.manifest.intensity)
+    def __init__(self, runtime, manifest, path=None, blas_threads: Optional[int] = 1):
+        super().__init__(runtime, manifest, path, blas_threads)
+        if manifest.in_channels != 2:  # make_inputs builds exactly (slice, prior)
+            raise ValueError(f"PropagationModel needs 2 input channels (slice, prior), the manifest says "
+                             f"{manifest.in_channels}")
 
     def warmup(self) -> "PropagationModel":
         """One pass on zeros, batch of two (the runtime's first-run allocations, and a check that the graph takes
