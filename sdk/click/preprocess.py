@@ -12,7 +12,6 @@ the S x S crop has isotropic pixels even when the image does not.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import pathlib
 import time
 import warnings
 from typing import Dict, List, Optional, Tuple

@@ -49,7 +49,7 @@ def read_header(path: str):
     pydicom = require("pydicom")
     try:
         return pydicom.dcmread(path, defer_size="64 KB")
-    except pydicom.errors.InvalidDicomError as exc:
+    except pydicom.errors.InvalidDicomError:
         # pydicom's own text ends in "Use force=True to force reading", advice for its API, not ours
         raise DicomFileError(path, "not a DICOM file (no 'DICM' marker after the 128-byte preamble, no file meta "
                                    "header)") from None

@@ -14,7 +14,6 @@ when it raises.
 from __future__ import annotations
 
 import numbers
-import pathlib
 import warnings
 from typing import Callable, Dict, List, Optional
 
@@ -25,7 +24,7 @@ from .._validate import as_spacing
 from ..crop import logits_to_mask
 from ..errors import RadsegWarning
 from ..intensity import hounsfield_problem, intensity_bounds, intensity_spec, check_volume, scale_to_bounds
-from ..manifest import ModelManifest
+
 from . import engine
 from .preprocess import make_inputs
 
