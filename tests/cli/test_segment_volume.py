@@ -198,13 +198,19 @@ def test_errors_are_one_line_with_their_exit_code(files, name):
     assert_one_line_error(proc, code, "segment", *fragments)
 
 
-def test_no_propagation_model_says_to_pass_a_folder(files):
-    from radseg.load import bundled_names
+def test_no_propagation_model_says_to_pass_a_folder(files, monkeypatch, tmp_path, capsys):
+    """Without a bundled propagation model (an install that lacks it: here the bundled folder is an empty one), the
+    default --propagation-model says what to pass instead."""
+    import importlib
 
-    if "propagation" in bundled_names():
-        pytest.skip("a propagation model is bundled now, so the default loads")
-    proc = run(segment(files, "--click", "20,48,48", "--propagate"))
-    assert_one_line_error(proc, 1, "segment", "no propagation model is bundled", "pass --propagation-model FOLDER")
+    from radseg.cli import main
+
+    load_module = importlib.import_module("radseg.load")  # the module: radseg.load itself is the function
+    monkeypatch.setattr(load_module, "BUNDLED_DIR", tmp_path / "no_models")
+    code = main([str(a) for a in segment(files, "--click", "20,48,48", "--propagate")])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 1 and len(err) == 1, err
+    assert "no propagation model is bundled" in err[0] and "pass --propagation-model FOLDER" in err[0]
 
 
 def test_help_documents_the_volume_workflow():
