@@ -82,31 +82,27 @@ def intensity_spec(modality: str, manifest: ModelManifest) -> dict:
     return manifest.intensity[key]
 
 
-def check_image(image, name: str = "image") -> np.ndarray:
-    """Return `image` as a 2D real ndarray, or raise ValueError/TypeError saying what is wrong."""
+def _check_real(image, name: str, ndim: int, axes: str, hint: str) -> np.ndarray:
+    """`image` as an `ndim`-D real ndarray, or ValueError/TypeError saying what is wrong (the shared checks)."""
     a = np.asarray(image)
     if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
         raise TypeError(f"{name} must be a real-valued (integer or float) array, got dtype {a.dtype}")
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 2D [rows, cols], got shape {a.shape}; pass one slice of a volume")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}D [{axes}], got shape {a.shape}{hint}")
     if a.size == 0:
         raise ValueError(f"{name} is empty (shape {a.shape})")
     if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or inf values; replace them (e.g. np.nan_to_num) before segmenting")
+        where = "" if ndim == 2 else " (first at slice {}, row {}, col {})".format(*np.argwhere(~np.isfinite(a))[0])
+        raise ValueError(f"{name} contains NaN or inf values{where}; replace them (e.g. np.nan_to_num) before "
+                         "segmenting")
     return a
+
+
+def check_image(image, name: str = "image") -> np.ndarray:
+    """Return `image` as a 2D real ndarray, or raise ValueError/TypeError saying what is wrong."""
+    return _check_real(image, name, 2, "rows, cols", "; pass one slice of a volume")
 
 
 def check_volume(volume, name: str = "volume") -> np.ndarray:
     """Return `volume` as a 3D real ndarray [slices, rows, cols], or raise ValueError/TypeError saying what is wrong."""
-    a = np.asarray(volume)
-    if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
-        raise TypeError(f"{name} must be a real-valued (integer or float) array, got dtype {a.dtype}")
-    if a.ndim != 3:
-        raise ValueError(f"{name} must be 3D [slices, rows, cols], got shape {a.shape}")
-    if a.size == 0:
-        raise ValueError(f"{name} is empty (shape {a.shape})")
-    if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
-        bad = np.argwhere(~np.isfinite(a))[0]
-        raise ValueError(f"{name} contains NaN or inf values (first at slice {bad[0]}, row {bad[1]}, col {bad[2]}); "
-                         "replace them (e.g. np.nan_to_num) before segmenting")
-    return a
+    return _check_real(volume, name, 3, "slices, rows, cols", "")

@@ -39,20 +39,8 @@ def register(sub) -> None:
     p.set_defaults(func=requires_action(p, "a model task"))
 
 
-def _non_negative_int(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {value}")
-    return value
-
-
 def _register_propagation(tasks) -> None:
-    from radseg.cli._common import positive_int
+    from radseg.cli._common import positive_int, whole_number
 
     c = tasks.add_parser(
         "propagation", help="propagation model: true-mask seed on the middle slice, corrections every 10 %%",
@@ -69,7 +57,7 @@ def _register_propagation(tasks) -> None:
     c.add_argument("--data", default=None, help="the shared data folder (default: $RADSEG_DATA or ../shared/data)")
     c.add_argument("--out", required=True,
                    help="output folder for eval.json, eval.md (model-card tables) and dice_vs_corrections.png")
-    c.add_argument("--corrections", type=_non_negative_int, default=5,
+    c.add_argument("--corrections", type=whole_number(0), default=5,
                    help="report after 0..N corrections (default 5)")
     c.add_argument("--btcv", default=None, help="comma-separated BTCV patients (default: the manifest's held-out ones)")
     c.add_argument("--chaos", default=None,
