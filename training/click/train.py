@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from radseg.click.postprocess import apply_manifest
 from radseg.click.preprocess import crop_box, logits_to_mask, make_input, refine_box, resample_to_crop, CropBox
@@ -283,6 +282,8 @@ def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: Slice
     """Train (or resume) and return the path of ``final.pt``."""
     from radseg._progress import progress
 
+    from ..loop import optimise, set_cosine_lr
+
     torch.set_num_threads(cfg.threads)
     out = pathlib.Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -371,25 +372,16 @@ def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: Slice
     while (step < cfg.steps) if cfg.steps else (elapsed < budget):
         t0 = time.perf_counter()
         frac = step / cfg.steps if cfg.steps else elapsed / budget
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = set_cosine_lr(opt, cfg.lr, step, frac, cfg.warmup_steps)
         cases = train_bank.sample_balanced(rng, cfg.batch)
         state = simulate(model, train_bank, cases, manifest, rng, correction_count(rng, cfg.max_corrections),
                          cfg.first_click_soft)
         x, y = training_batch(state, manifest, rng)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        logits = model(x)
-        loss = soft_dice_loss(logits, y)
-        if cfg.bce_weight:
-            loss = loss + cfg.bce_weight * F.binary_cross_entropy_with_logits(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        losses.append(optimise(model, opt, x, y, cfg.bce_weight))
         step += 1
         seen += len(cases)
-        losses.append(float(loss.detach()))
         dt = time.perf_counter() - t0
         elapsed += dt
         bar.update(1 if cfg.steps else int(elapsed) - bar.n)

@@ -10,14 +10,12 @@ their format is the click trainer's, so `radseg export` takes them as they are.
 from __future__ import annotations
 
 import dataclasses
-import math
 import pathlib
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from radseg.crop import CropBox, logits_to_mask, resample_to_crop
 from radseg.manifest import ModelManifest, default_propagation_manifest
@@ -25,7 +23,8 @@ from radseg.metrics import dice
 from radseg.propagation.preprocess import crop_pair, make_inputs, prior_box
 
 from ..click.model import ClickUNet, count_parameters
-from ..click.train import load_checkpoint, predict_logits, save_checkpoint, soft_dice_loss
+from ..click.train import load_checkpoint, predict_logits, save_checkpoint
+from ..loop import optimise, set_cosine_lr
 from .augment import augment
 from .data import VolumeBank
 
@@ -263,23 +262,14 @@ def train(cfg: PropagationTrainConfig, train_bank: VolumeBank | None = None, val
     while (step < cfg.steps) if cfg.steps else (elapsed < budget):
         t0 = time.perf_counter()
         frac = step / cfg.steps if cfg.steps else elapsed / budget
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = set_cosine_lr(opt, cfg.lr, step, frac, cfg.warmup_steps)
         cases = train_bank.sample_balanced(rng, cfg.batch, end_share=cfg.end_share)
         x, y = training_batch(train_bank, train_bank.cases[cases], manifest, rng, model=model if step > 200 else None,
                               self_share=cfg.self_prior_share)
         x, y = augment(x, y, rng)
-        logits = model(x.contiguous(memory_format=torch.channels_last))
-        loss = soft_dice_loss(logits, y)
-        if cfg.bce_weight:
-            loss = loss + cfg.bce_weight * F.binary_cross_entropy_with_logits(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        losses.append(optimise(model, opt, x.contiguous(memory_format=torch.channels_last), y, cfg.bce_weight))
         step += 1
         seen += len(cases)
-        losses.append(float(loss.detach()))
         dt = time.perf_counter() - t0
         elapsed += dt
         bar.update(1 if cfg.steps else int(elapsed) - bar.n)
