@@ -25,6 +25,8 @@ def real_inputs(manifest, data="../shared/data", n: int = 8) -> tuple[np.ndarray
     clicks for a click model, the neighbouring slice's mask as the prior for a propagation model."""
     if manifest.task == "propagation":
         return _propagation_inputs(manifest, data, n)
+    if manifest.task == "body":
+        return _body_inputs(manifest, data, n)
     from radseg.click.preprocess import logits_to_mask, make_input, normalize_intensity  # noqa: F401
     from radseg.click.robot import deterministic_click
 
@@ -99,6 +101,34 @@ def _propagation_inputs(manifest, data, n: int) -> tuple[np.ndarray, str]:
         priors.append(prior)
     x, _ = make_inputs([norm] * n, priors, tuple(float(v) for v in ds.PixelSpacing), manifest)
     return x, f"pydicom test file CT_small.dcm ({n} box priors)"
+
+
+def _body_inputs(manifest, data, n: int) -> tuple[np.ndarray, str]:
+    """Whole slices through the body model's own preprocessing: TotalSegmentator's CT (when `data` has it) or
+    pydicom's bundled CT and MR."""
+    from radseg.body.preprocess import make_inputs
+
+    root = pathlib.Path(data) if data else None
+    path = root / "totalseg" / "example_ct.nii.gz" if root is not None else None
+    if path is not None and path.is_file():
+        from radseg.training.data.volumes import load_display
+
+        img, spacing = load_display(path, dtype=np.float32)
+        ks = np.linspace(img.shape[0] * 0.2, img.shape[0] * 0.8, n).astype(int)
+        x, _ = make_inputs([img[k] for k in ks], "CT", spacing[1:], manifest)
+        return x, f"TotalSegmentator example CT, {len(ks)} slices"
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    xs = []
+    for name, modality in (("CT_small.dcm", "CT"), ("MR_small.dcm", "MR")):
+        ds = pydicom.dcmread(get_testdata_file(name))
+        im = ds.pixel_array.astype(np.float32) * float(getattr(ds, "RescaleSlope", 1)) + float(
+            getattr(ds, "RescaleIntercept", 0))
+        x, _ = make_inputs([im], modality, tuple(float(v) for v in ds.PixelSpacing), manifest)
+        xs.append(x)
+    x = np.concatenate(xs)
+    return np.concatenate([x] * max(1, n // 2))[:n], "pydicom test files CT_small.dcm and MR_small.dcm"
 
 
 def export_model(model, manifest, onnx_path, opset: int = 17) -> pathlib.Path:

@@ -43,6 +43,8 @@ def intensity_bounds(image: np.ndarray, modality: str, manifest: ModelManifest) 
     if a.size > PERCENTILE_FULL_MAX:
         a = a[(slice(None, None, 2),) * a.ndim]
     low, high = (float(v) for v in np.percentile(a, [float(spec["low"]), float(spec["high"])]))
+    if "floor" in spec:  # values below the floor (CT padding outside the field of view) count as the floor
+        low, high = max(low, float(spec["floor"])), max(high, float(spec["floor"]))
     return low, high
 
 

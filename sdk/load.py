@@ -17,7 +17,8 @@ BUNDLED_DIR = pathlib.Path(__file__).resolve().parent / "models"
 
 # task in the manifest -> "module:Class" of the model object that serves it
 _TASKS = {"click": ("radseg.click.session", "ClickModel"),
-          "propagation": ("radseg.propagation.session", "PropagationModel")}
+          "propagation": ("radseg.propagation.session", "PropagationModel"),
+          "body": ("radseg.body.model", "BodyModel")}
 
 
 class ModelNotFoundError(RadsegError, FileNotFoundError):

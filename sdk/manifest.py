@@ -33,7 +33,8 @@ class ModelManifest:
         in_channels: 3 for the click model (image, foreground guidance, background guidance).
         intensity: per modality ("CT", "MR"), how raw pixels map to the network's range (about [0, 1]):
             {"method": "window", "low": HU, "high": HU}: clip to [low, high], then (x - low) / (high - low);
-            {"method": "percentile", "low": p, "high": p}: the same with the image's own p-th percentiles.
+            {"method": "percentile", "low": p, "high": p}: the same with the image's own p-th percentiles;
+            optional "floor": raw values below it count as it (the body model's CT: -1024 HU).
         guidance: {"sigma_px": Gaussian sigma in pixels of the S x S crop, "scale": "max"} (each map scaled to max 1).
         crop: {"expand": bounding-box enlargement, "min_size_mm": smallest box side in mm,
             "min_size_px": smallest box side in image pixels, "initial_size_mm": box side when there is no mask yet,
@@ -41,6 +42,7 @@ class ModelManifest:
             see `radseg.click.preprocess.refine_box`)}.
         postprocess: {"keep_clicked_components": keep only the mask's components within "reach_mm" of a positive
             click (optional, default false; see `radseg.click.postprocess`)}.
+        postprocess (body): {"fill_holes": fill each slice's holes (the body has none), default true}.
         stopping: propagation only, when to stop going through the volume: {"min_area_mm2": the mask has vanished
             below this area, "max_growth": the area grew by more than this factor from one slice to the next (a
             leak into a neighbouring organ), "growth_floor_mm2": growth is judged only once the area exceeds this,
@@ -150,6 +152,8 @@ def _validate(m: ModelManifest) -> None:
         low, high = spec.get("low"), spec.get("high")
         if not (_finite(low) and _finite(high) and float(low) < float(high)):
             raise ValueError(f"intensity[{modality!r}] needs finite low < high, got low={low!r} high={high!r}")
+        if "floor" in spec and not _finite(spec["floor"]):
+            raise ValueError(f"intensity[{modality!r}].floor must be a finite number, got {spec['floor']!r}")
         if spec["method"] == "percentile" and not (0.0 <= float(low) and float(high) <= 100.0):
             raise ValueError(f"intensity[{modality!r}] percentiles must lie in [0, 100], got {low}, {high}")
     sigma = m.guidance.get("sigma_px", 2.0)
@@ -166,7 +170,7 @@ def _validate(m: ModelManifest) -> None:
             raise ValueError(f"crop.{key} must be a positive number, got {v!r}")
     if not isinstance(m.crop.get("refine_first_click", False), bool):
         raise ValueError(f"crop.refine_first_click must be true or false, got {m.crop.get('refine_first_click')!r}")
-    for key in ("keep_clicked_components", "keep_prior_components"):
+    for key in ("keep_clicked_components", "keep_prior_components", "fill_holes"):
         if not isinstance(m.postprocess.get(key, False), bool):
             raise ValueError(f"postprocess.{key} must be true or false, got {m.postprocess.get(key)!r}")
     reach = m.postprocess.get("reach_mm", 3.0)
@@ -238,3 +242,30 @@ def default_propagation_manifest(input_size: int = 96, **overrides) -> ModelMani
     )
     fields.update(overrides)
     return ModelManifest(**fields)
+
+
+def default_body_manifest(input_size: int = 256, **overrides) -> ModelManifest:
+    """The body model's preprocessing defaults (what `radseg train body` starts from).
+
+    Input [N, 1, S, S]: the whole slice, each slice normalised on its own (CT and MR alike: its 0.5 / 99.5
+    percentiles -> 0 / 1, CT values first floored at -1024 HU so that the padding outside a scanner's circular field
+    of view does not count as the darkest air), then resampled bilinearly into a box square in mm that holds the
+    whole slice (zero outside the slice = air). The logits come back bilinearly onto the slice grid, > 0 = body.
+    """
+    fields = dict(
+        format_version=FORMAT_VERSION,
+        task="body",
+        input_name="input",
+        output_name="logits",
+        input_size=int(input_size),
+        in_channels=1,
+        intensity={
+            "CT": {"method": "percentile", "low": 0.5, "high": 99.5, "floor": -1024.0},
+            "MR": {"method": "percentile", "low": 0.5, "high": 99.5},
+        },
+        crop={"expand": 1.0, "min_size_mm": 1.0, "min_size_px": 1, "initial_size_mm": 1.0},
+        postprocess={"fill_holes": True},
+    )
+    fields.update(overrides)
+    return ModelManifest(**fields)
+

@@ -272,7 +272,12 @@ def load_checkpoint(path) -> dict:
 def model_from_checkpoint(ckpt: dict) -> tuple[ClickUNet, ModelManifest]:
     manifest = ModelManifest.from_dict(ckpt["manifest"], source="checkpoint manifest")
     model = ClickUNet(manifest.in_channels, int(manifest.model.get("width", 16)))
-    model.load_state_dict(ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:  # torch lists every mismatched tensor: say the gist in one line
+        first = str(exc).split(";")[0].split("\n")[-1].strip()[:240]
+        raise ValueError(f"the checkpoint's weights do not fit the network its manifest describes (in_channels "
+                         f"{manifest.in_channels}, width {manifest.model.get('width', 16)}): {first}") from None
     return model.eval(), manifest
 
 
