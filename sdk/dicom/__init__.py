@@ -8,6 +8,8 @@ highdicom or nibabel. Those come with ``pip install 'radseg[dicom]'``; without t
     vol.voxel_to_patient([(s, r, c)])                     # -> LPS mm
     radseg.dicom.write_seg(vol, {"liver": mask}, "seg.dcm")
     masks = radseg.dicom.read_seg("seg.dcm", vol)         # {"liver": bool [slices, rows, cols]}
+    radseg.dicom.write_rtstruct(vol, {"BODY": mask}, "rs.dcm")   # RT Structure Set, contours with holes, pydicom only
+    masks = radseg.dicom.read_rtstruct("rs.dcm", vol)     # {"BODY": bool [slices, rows, cols]}, even-odd filled
 
 Anonymised series: SOPInstanceUID / SOPClassUID that only the file meta holds (MediaStorageSOPInstanceUID /
 MediaStorageSOPClassUID) are used as the instances' UIDs. UIDs nobody holds make `write_seg` raise `SegError`
@@ -24,9 +26,10 @@ node_modules and site-packages; `read_series` notes them in ``Volume.warnings`` 
 from __future__ import annotations
 
 from .errors import (
-    DicomError, DicomFileError, MissingDependencyError, MultipleSeriesError, SegError, SeriesError,
+    DicomError, DicomFileError, MissingDependencyError, MultipleSeriesError, RtstructError, SegError, SeriesError,
 )
 from .nifti import read_nifti, read_nifti_onto, to_nifti, write_nifti
+from .rtstruct import RtstructWarning, read_rtstruct, write_rtstruct
 from .seg import read_seg, write_seg
 from .series import DicomGeometryWarning, list_series, read_series
 from .uids import fill_missing_uids, missing_uids
@@ -35,5 +38,6 @@ from .volume import Volume
 __all__ = [
     "Volume", "read_series", "list_series", "write_seg", "read_seg", "read_nifti", "read_nifti_onto", "to_nifti",
     "write_nifti", "DicomError", "DicomFileError", "SeriesError", "MultipleSeriesError", "SegError",
-    "MissingDependencyError", "DicomGeometryWarning", "fill_missing_uids", "missing_uids",
+    "MissingDependencyError", "DicomGeometryWarning", "fill_missing_uids", "missing_uids", "write_rtstruct",
+    "read_rtstruct", "RtstructError", "RtstructWarning",
 ]

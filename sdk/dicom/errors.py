@@ -66,3 +66,7 @@ class MultipleSeriesError(SeriesError):
 
 class SegError(DicomError):
     """A DICOM SEG cannot be written for, or read onto, the given volume."""
+
+
+class RtstructError(DicomError):
+    """An RT Structure Set cannot be written for, or read onto, the given volume."""
