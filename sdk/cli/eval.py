@@ -1,4 +1,4 @@
-"""`radseg eval click` and `radseg eval propagation`: a model against simulated users, on held-out patients and on
+"""`radseg eval click`, `radseg eval propagation` and `radseg eval body` (in `radseg.cli.eval_body`): a model against simulated users, on held-out patients and on
 structures never seen in training. Each writes eval.json (every number), eval.md (model-card tables) and a plot, and
 prints a table.
 
@@ -36,6 +36,9 @@ def register(sub) -> None:
     c.add_argument("--no-progress", action="store_true", help="no progress (a bar on a terminal, a line every 30 s otherwise)")
     c.set_defaults(func=run_click)
     _register_propagation(tasks)
+    from radseg.cli.eval_body import register as register_body
+
+    register_body(tasks)
     p.set_defaults(func=requires_action(p, "a model task"))
 
 

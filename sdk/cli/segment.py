@@ -5,6 +5,7 @@
     radseg segment --image slice.dcm --click 120,88 --click 140,90,- --out out/
 
 3D, a DICOM series or a NIfTI volume (writes seg.dcm, labels.nii.gz, montage.png, result.json):
+    radseg segment --series ct/ --body --out out/           # the body outline: also rtstruct.dcm and body.ply
     radseg segment --series ct/ --click 40,210,150 --click 40,236,170,- --name liver --propagate \\
         --propagation-model models/propagation --out out/
     radseg segment --series ct.nii.gz --prompts prompts.json --propagate --propagation-model models/propagation \\
@@ -55,6 +56,11 @@ unknown flag).
                  (MR: 0.5-99.5 percentiles), each structure outlined in its colour, clicks on their slice
   result.json    input, per structure: name, label, clicks, seed slice, slices [first, last], volume in mL,
                  where and why propagation stopped (up / down), timings in ms; models and backends
+
+Body outline (--series DIR_OR_NIFTI --body): the body model (--body-model) outlines the body on every slice, no
+clicks needed. Writes seg.dcm (segment "body") and rtstruct.dcm (ROI "BODY", type EXTERNAL; holes as separate
+contours) for DICOM input, body.ply (the outline points of every slice in patient coordinates, LPS mm, binary
+PLY), labels.nii.gz (1 = body), montage.png and result.json (volume in mL, slices, timings).
 """
 
 
@@ -96,6 +102,11 @@ def register(sub) -> None:
                      help="carry each seed slice's mask through the volume with the propagation model")
     vol.add_argument("--propagation-model", default=None, metavar="NAME_OR_FOLDER",
                      help="the propagation model: bundled name or exported model folder (propagation)")
+    vol.add_argument("--body", action="store_true",
+                     help="outline the body on every slice with the body model: seg.dcm and rtstruct.dcm (DICOM "
+                          "input), body.ply, labels.nii.gz, montage.png, result.json")
+    vol.add_argument("--body-model", default="body", metavar="NAME_OR_FOLDER",
+                     help="the body model with --body: bundled name or exported model folder (default: body)")
     vol.add_argument("--series-uid", default=None, metavar="UID",
                      help="SeriesInstanceUID when the folder holds several series (`radseg dicom info DIR` lists them)")
     vol.add_argument("--fill-missing-uids", action="store_true",
@@ -264,13 +275,17 @@ def run(args) -> int:
     """`radseg segment`: the 2D mode for --image / --demo, the 3D workflow for --series."""
     from radseg.errors import UsageError
 
+    if args.series is not None and args.body:
+        from radseg.cli._segment_body import run_body_volume
+
+        return run_body_volume(args)
     if args.series is not None:
         from radseg.cli._segment_volume import run_volume
 
         return run_volume(args)
     for flag, value in (("--name", args.name), ("--prompts", args.prompts), ("--propagate", args.propagate),
                         ("--propagation-model", args.propagation_model), ("--series-uid", args.series_uid),
-                        ("--fill-missing-uids", args.fill_missing_uids)):
+                        ("--fill-missing-uids", args.fill_missing_uids), ("--body", args.body)):
         if value:
             raise UsageError(f"{flag} is for volumes", "give the volume with --series DIR_OR_NIFTI (--image and "
                                                        "--demo segment one 2D slice)")
