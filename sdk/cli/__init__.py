@@ -64,9 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = Parser(
         prog="radseg",
-        description="Interactive segmentation of CT and MR images: a click model, propagation through a volume; "
-                    "train, evaluate, export, "
-                    "benchmark; DICOM in and out.",
+        description="Interactive segmentation of CT and MR images: a click model, propagation through a volume, "
+                    "the body outline; train, evaluate, export, benchmark; DICOM, DICOM SEG and RTSTRUCT in and out.",
         epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"radseg {__version__}")

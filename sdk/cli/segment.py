@@ -69,8 +69,8 @@ def register(sub) -> None:
 
     from radseg.cli._common import positive_int
 
-    p = sub.add_parser("segment", help="segment a structure on a 2D slice with clicks, or structures through a "
-                                       "DICOM series or NIfTI volume",
+    p = sub.add_parser("segment", help="segment a structure on a 2D slice with clicks, structures through a "
+                                       "DICOM series or NIfTI volume, or the body outline (--body)",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--image", help="a 2D image: .dcm (DICOM), .npy, or .nii/.nii.gz (with --slice)")

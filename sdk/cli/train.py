@@ -1,4 +1,4 @@
-"""`radseg train click|propagation`: train a model on ../shared/data (needs the `train` extra).
+"""`radseg train click|propagation|body`: train a model on ../shared/data (needs the `train` extra).
 
 click: robot-in-the-loop training of the click model (the bundled model's runs, see sdk/models/click/MODEL_CARD.md):
     radseg train click --data ../shared/data --out runs/click --minutes 78
@@ -14,6 +14,10 @@ propagation: segment a slice from its neighbour's mask (BTCV CT, CHAOS T2 MR, MS
     radseg export runs/propagation/final.pt --out models/propagation                 # an ONNX model folder, for
     radseg segment --series ct/ --click 40,210,150 --name liver --propagate --propagation-model models/propagation \\
         --out out/
+body: the body-outline U-Net on an accepted set (`radseg annotate`, or the scripted rater:
+    python -m radseg.training.body.accept --out runs/body_set):
+    radseg train body --dataset runs/body_set --out runs/body --minutes 30
+    radseg train body --dataset runs/body_set --out runs/body --minutes 45 --resume  # continue to 45 minutes
 Checkpoints (OUT/last.pt every --ckpt-every minutes, OUT/final.pt at the end) hold everything to resume; --minutes
 and --steps count over all resumes of a run folder.
 """
@@ -26,8 +30,11 @@ DEFAULT_DATA = "../shared/data"
 
 #: Per task: the defaults of the flags whose default differs (None in the parser).
 TASK_DEFAULTS = {
-    "click": {"out": "runs/click", "minutes": 30.0, "val_every": 8.0},
-    "propagation": {"out": "runs/propagation", "minutes": 60.0, "val_every": 10.0},
+    "click": {"out": "runs/click", "minutes": 30.0, "val_every": 8.0, "size": 96, "width": 16, "batch": 16,
+              "lr": 2e-3},
+    "propagation": {"out": "runs/propagation", "minutes": 60.0, "val_every": 10.0, "size": 96, "width": 16,
+                    "batch": 16, "lr": 2e-3},
+    "body": {"out": "runs/body", "minutes": 30.0, "size": 256, "width": 8, "batch": 12, "lr": 3e-3},
 }
 #: --datasets of the propagation task -> the folder each needs under --data.
 PROPAGATION_DATASETS = {"btcv": "btcv_sabs_ct", "chaos": "chaos_t2_mri", "hippocampus": "msd_hippocampus"}
@@ -38,10 +45,11 @@ def register(sub) -> None:
 
     from radseg.cli._common import positive_float, positive_int
 
-    p = sub.add_parser("train", help="train a click or propagation model on ../shared/data; checkpoints are "
-                                     "resumable",
+    p = sub.add_parser("train", help="train a click, propagation or body model; checkpoints are resumable",
                        description=__doc__.split("\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("task", choices=["click", "propagation"], help="which model to train")
+    p.add_argument("task", choices=["click", "propagation", "body"], help="which model to train")
+    p.add_argument("--dataset", default=None, metavar="FOLDER",
+                   help="body: the accepted set to train on (a `radseg annotate` dataset folder)")
     p.add_argument("--data", default=DEFAULT_DATA, help="folder holding btcv_sabs_ct/, chaos_t2_mri/ (and "
                                                         "msd_hippocampus/ for propagation)")
     p.add_argument("--out", default=None, help="run folder: checkpoints and manifest (runs/click, runs/propagation)")
@@ -56,10 +64,11 @@ def register(sub) -> None:
     p.add_argument("--freeze-bn", action="store_true", default=None,
                    help="click: keep BatchNorm in eval mode (running statistics) throughout; on by itself for "
                         "--init FOLDER")
-    p.add_argument("--size", type=int, default=96, help="working resolution S, a multiple of 16 (96)")
-    p.add_argument("--width", type=positive_int, default=16, help="U-Net width: channels of the first block (16)")
-    p.add_argument("--batch", type=positive_int, default=16, help="batch size (16)")
-    p.add_argument("--lr", type=positive_float, default=2e-3, help="peak learning rate (2e-3)")
+    p.add_argument("--size", type=int, default=None, help="working resolution S, a multiple of 16 (96; body 256)")
+    p.add_argument("--width", type=positive_int, default=None,
+                   help="U-Net width: channels of the first block (16; body 8)")
+    p.add_argument("--batch", type=positive_int, default=None, help="batch size (16; body 12)")
+    p.add_argument("--lr", type=positive_float, default=None, help="peak learning rate (2e-3; body 3e-3)")
     p.add_argument("--max-corrections", type=int, default=None, help="click: most robot corrections per batch (5)")
     p.add_argument("--bce-weight", type=float, default=0.5, help="weight of BCE added to the soft Dice loss (0.5)")
     p.add_argument("--datasets", default=None, metavar="NAMES",
@@ -100,9 +109,13 @@ def _command() -> str:
 def run(args) -> int:
     from radseg.errors import UsageError
 
+    _defaults(args)
     if not (args.size >= 16 and args.size % 16 == 0):
         raise UsageError(f"--size {args.size}: must be a positive multiple of 16", "e.g. --size 96")
-    _defaults(args)
+    if args.task == "body":
+        return run_body(args)
+    if args.dataset is not None:
+        raise UsageError("--dataset is for the body task", f"leave it out of `radseg train {args.task}`")
     if args.task == "propagation":
         for flag, value in (("--max-corrections", args.max_corrections), ("--freeze-bn", args.freeze_bn)):
             if value is not None:
@@ -201,4 +214,39 @@ def run_propagation(args) -> int:
             raise InputError(f"--data {args.data}: no training cases for --datasets {','.join(datasets)}",
                              "give the shared data folder with --data") from exc
         raise
+    return 0
+
+
+def run_body(args) -> int:
+    import pathlib
+
+    from radseg.cli._common import input_path, output_dir
+    from radseg.errors import InputError, UsageError
+
+    for flag, value in (("--steps", args.steps), ("--init", args.init), ("--max-corrections", args.max_corrections),
+                        ("--freeze-bn", args.freeze_bn), ("--datasets", args.datasets),
+                        ("--val-every", args.val_every)):
+        if value is not None:
+            raise UsageError(f"{flag} is not for the body task", "leave it out of `radseg train body`")
+    if args.dataset is None:
+        raise UsageError("the body task needs --dataset FOLDER",
+                         "make one with `radseg annotate` or `python -m radseg.training.body.accept --out FOLDER`")
+    input_path(args.dataset, "--dataset", kind="folder")
+    if not (pathlib.Path(args.dataset) / "decisions.jsonl").is_file():
+        raise InputError(f"--dataset {args.dataset}: no decisions.jsonl, so not an annotation dataset",
+                         "make one with `radseg annotate` or `python -m radseg.training.body.accept`")
+    out = output_dir(args.out)
+    resume = ""
+    if args.resume and (out / "last.pt").is_file():
+        resume = str(out / "last.pt")
+    from radseg.training.body.train import BodyTrainConfig, train
+
+    cfg = BodyTrainConfig(dataset=args.dataset, out=str(out), size=args.size, width=args.width, batch=args.batch,
+                          minutes=args.minutes, lr=args.lr, threads=args.threads, seed=args.seed, resume=resume,
+                          ckpt_every_min=args.ckpt_every)
+    try:
+        path = train(cfg, log=lambda msg: print(msg, flush=True))
+    except ValueError as exc:
+        raise InputError(f"--dataset {args.dataset}: {exc}", "rate some candidates first") from exc
+    print(f"wrote {path}")
     return 0

@@ -180,9 +180,9 @@ def test_help_lists_the_exit_codes_and_only_what_exists():
     proc = run(["--help"])
     assert proc.returncode == 0
     for text in ("exit codes", "130 interrupted", "--debug", "segment", "eval", "export", "dicom",
-                 "propagation"):  # `radseg train propagation` exists (no propagation model is bundled yet)
+                 "propagation", "annotate", "body"):
         assert text in proc.stdout
-    for absent in ("body outline", "TensorRT", "Triton"):
+    for absent in ("TensorRT", "Triton"):
         assert absent.lower() not in proc.stdout.lower()
 
 

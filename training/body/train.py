@@ -41,6 +41,7 @@ class BodyTrainConfig:
     threads: int = 2
     seed: int = 0
     resume: str = ""
+    ckpt_every_min: float = 3.0
 
 
 def load_set(dataset, manifest: ModelManifest) -> dict:
@@ -210,7 +211,7 @@ def train(cfg: BodyTrainConfig, log=print) -> pathlib.Path:
                 d = dice_scores(model, data["x"][val_idx], data["y"][val_idx])
                 msg += f" val dice mean {d.mean():.4f} min {d.min():.4f}"
             log(msg)
-        if time.time() - last_ck > 180:
+        if time.time() - last_ck > cfg.ckpt_every_min * 60:
             save(out / "last.pt", model, manifest, optimizer=opt.state_dict(), step=step, elapsed=time.time() - t0)
             last_ck = time.time()
     params = count_parameters(model)
