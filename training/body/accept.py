@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from radseg.annotate.queue import image_key, mask_key
+from radseg.annotate.queue import image_key, mask_key, split_names
 from radseg.annotate.store import PAPER_SECONDS_PER_DECISION, AnnotationStore
 from radseg.body.candidates import candidates
 
@@ -52,7 +52,7 @@ def rate_volume(store: AnnotationStore, vol, split: str, max_slices: int = MAX_S
             verdict = rater.rate(mask)
             seconds = time.perf_counter() - t0
             t0 = time.perf_counter()
-            meta = {"names": names.split(","), "source": vol.name, "dataset": vol.dataset, "slice": int(k),
+            meta = {"names": split_names(names), "source": vol.name, "dataset": vol.dataset, "slice": int(k),
                     "modality": vol.modality, "spacing": list(spacing), "split": split, "rater": "scripted",
                     "reasons": verdict.reasons, "covered": round(verdict.covered, 4),
                     "extra": round(verdict.extra, 5), "organs_inside": round(verdict.organs_inside, 4),

@@ -10,9 +10,11 @@ The rule, per slice and candidate (all distances in mm through the pixel spacing
    noise -- do not survive an opening), its components of at least 1 cm^2, holes filled.
 2. **Organs inside**: at least 99.5 % of the slice's labelled pixels (any structure of the source's label map) lie
    inside the candidate.
-3. **Nothing missing**: the candidate, grown by 2 mm, covers at least 99 % of the body tissue (arms included).
-4. **Nothing extra**: at most 0.5 % of the candidate's pixels lie farther than 2 mm outside the body tissue (no
-   couch, no convex hull bridging air between the arms and the trunk, no air beside the body).
+3. **Nothing missing**: the candidate, grown by 2 mm (at least one pixel), covers at least 99 % of the body tissue
+   (arms included).
+4. **Nothing extra**: at most 0.5 % of the candidate's pixels lie farther than 2 mm (at least one pixel) outside
+   the body tissue (no couch, no convex hull bridging air between the arms and the trunk, no air beside the
+   body).
 5. **Not a crop**: at most 25 % of the candidate's outline lies on the image border, and the body tissue covers at
    least 2 cm^2 (slices with no body are not rated).
 
@@ -91,7 +93,9 @@ class SliceRater:
                  labels: Optional[np.ndarray] = None):
         self.spacing = (float(spacing[0]), float(spacing[1]))
         self.body = body_tissue(np.asarray(image, np.float32), modality, self.spacing)
-        self.near_body = binary_dilation(self.body, TOLERANCE_MM, self.spacing)
+        # at least one pixel: on a 3 mm grid 2 mm would demand a pixel-perfect outline
+        self.tolerance_mm = max(TOLERANCE_MM, max(self.spacing))
+        self.near_body = binary_dilation(self.body, self.tolerance_mm, self.spacing)
         self.labels = None if labels is None else np.asarray(labels) > 0
         self.body_mm2 = float(self.body.sum()) * self.spacing[0] * self.spacing[1]
 
@@ -113,7 +117,7 @@ class SliceRater:
             v.organs_inside = float((m & self.labels).sum() / self.labels.sum())
             if v.organs_inside < ORGANS_INSIDE:
                 v.reasons.append(f"organs inside {v.organs_inside:.3f} < {ORGANS_INSIDE}")
-        v.covered = float((binary_dilation(m, TOLERANCE_MM, self.spacing) & self.body).sum() / self.body.sum())
+        v.covered = float((binary_dilation(m, self.tolerance_mm, self.spacing) & self.body).sum() / self.body.sum())
         if v.covered < COVERED:
             v.reasons.append(f"body covered {v.covered:.3f} < {COVERED}")
         v.extra = float((m & ~self.near_body).sum() / m.sum())
