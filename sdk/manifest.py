@@ -42,7 +42,8 @@ class ModelManifest:
             see `radseg.click.preprocess.refine_box`)}.
         postprocess: {"keep_clicked_components": keep only the mask's components within "reach_mm" of a positive
             click (optional, default false; see `radseg.click.postprocess`)}.
-        postprocess (body): {"fill_holes": fill each slice's holes (the body has none), default true}.
+        postprocess (body): {"fill_holes": fill each slice's holes (the body has none), default true;
+            "min_thickness_mm": drop components thinner than this, except the slice's largest (default 0, off)}.
         stopping: propagation only, when to stop going through the volume: {"min_area_mm2": the mask has vanished
             below this area, "max_growth": the area grew by more than this factor from one slice to the next (a
             leak into a neighbouring organ), "growth_floor_mm2": growth is judged only once the area exceeds this,
@@ -173,6 +174,9 @@ def _validate(m: ModelManifest) -> None:
     for key in ("keep_clicked_components", "keep_prior_components", "fill_holes"):
         if not isinstance(m.postprocess.get(key, False), bool):
             raise ValueError(f"postprocess.{key} must be true or false, got {m.postprocess.get(key)!r}")
+    thin = m.postprocess.get("min_thickness_mm", 0.0)
+    if not (_finite(thin) and float(thin) >= 0):
+        raise ValueError(f"postprocess.min_thickness_mm must be a non-negative number, got {thin!r}")
     reach = m.postprocess.get("reach_mm", 3.0)
     if not (_finite(reach) and float(reach) >= 0):
         raise ValueError(f"postprocess.reach_mm must be a non-negative number, got {reach!r}")

@@ -13,11 +13,11 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from ..crop import CropBox, logits_to_mask, resample_to_crop, square_box
-from ..geometry import fill_holes
+from ..geometry import distance_transform, fill_holes, label_components
 from ..intensity import check_image, normalize_intensity
 from ..manifest import ModelManifest
 
-__all__ = ["whole_slice_box", "make_input", "make_inputs", "masks_from_logits"]
+__all__ = ["whole_slice_box", "make_input", "make_inputs", "masks_from_logits", "drop_thin_components"]
 
 
 def whole_slice_box(shape, spacing, size: int) -> CropBox:
@@ -47,10 +47,39 @@ def make_inputs(images: Sequence[np.ndarray], modality: str, spacing, manifest: 
     return np.ascontiguousarray(x), [p[1] for p in pairs]
 
 
-def masks_from_logits(logits: np.ndarray, boxes: Sequence[CropBox], shape, manifest: ModelManifest) -> np.ndarray:
-    """Logits [N, 1, S, S] -> bool [N, rows, cols] on the slice grid; holes filled when the manifest says so."""
+def drop_thin_components(mask: np.ndarray, spacing, min_thickness_mm: float) -> np.ndarray:
+    """`mask` without the components (8-connected) thinner than `min_thickness_mm` -- whose widest inscribed disc
+    is narrower -- unless the component is the slice's largest. A couch shell or a coil housing the network took
+    for body is a few mm thick; a finger, the thinnest body part seen whole in a slice, is over 10 mm.
+
+    Args:
+        mask: bool [rows, cols]; spacing: (row_mm, col_mm).
+    """
+    if min_thickness_mm <= 0 or not mask.any():
+        return mask
+    labels, sizes = label_components(mask, connectivity=2)
+    if len(sizes) <= 2:  # one component: nothing to compare it with
+        return mask
+    radius = distance_transform(mask, spacing)
+    widest = np.zeros(len(sizes), np.float32)
+    np.maximum.at(widest, labels.ravel(), radius.ravel())
+    keep = 2 * widest >= float(min_thickness_mm)
+    keep[int(np.argmax(sizes[1:])) + 1] = True
+    keep[0] = False
+    return keep[labels]
+
+
+def masks_from_logits(logits: np.ndarray, boxes: Sequence[CropBox], shape, manifest: ModelManifest,
+                      spacing=None) -> np.ndarray:
+    """Logits [N, 1, S, S] -> bool [N, rows, cols] on the slice grid, then the manifest's post-processing: holes
+    filled (``postprocess.fill_holes``, default true), components thinner than ``postprocess.min_thickness_mm``
+    dropped (default 0: off; needs `spacing` (row_mm, col_mm))."""
     lg = np.asarray(logits, np.float32).reshape(len(boxes), *np.asarray(logits).shape[-2:])
     out = np.stack([logits_to_mask(lg[i], boxes[i], shape) for i in range(len(boxes))])
-    if manifest.postprocess.get("fill_holes", True):
+    post = manifest.postprocess
+    if post.get("fill_holes", True):
         out = np.stack([fill_holes(m) for m in out])
+    thin = float(post.get("min_thickness_mm", 0.0))
+    if thin > 0 and spacing is not None:
+        out = np.stack([drop_thin_components(m, spacing, thin) for m in out])
     return out

@@ -193,3 +193,21 @@ def test_masks_from_logits_fills_holes_when_the_manifest_says_so():
     assert filled[32, 32] and filled.sum() > 0.9 * np.pi * 20 ** 2
     kept = P.masks_from_logits(ring, [box], shape, man.replace(postprocess={"fill_holes": False}))[0]
     assert not kept[32, 32] and kept.sum() < filled.sum()
+
+
+def test_drop_thin_components_keeps_the_body_and_thick_parts():
+    from radseg.body.preprocess import drop_thin_components
+
+    mask = np.zeros((120, 120), bool)
+    mask[20:80, 20:100] = True            # the trunk (the largest component)
+    mask[30:50, 104:116] = True           # an arm, 12 px = 12 mm thick
+    mask[95:97, 10:110] = True            # a couch shell, 2 mm thick
+    out = drop_thin_components(mask, (1.0, 1.0), 8.0)
+    assert out[20:80, 20:100].all() and out[30:50, 104:116].all()
+    assert not out[95:97].any()
+    assert np.array_equal(drop_thin_components(mask, (1.0, 1.0), 0.0), mask)        # off
+    thin_only = np.zeros((40, 40), bool)
+    thin_only[10:12, 5:35] = True          # the only component is never dropped
+    assert np.array_equal(drop_thin_components(thin_only, (1.0, 1.0), 8.0), thin_only)
+    # in mm: the same arm on a 0.5 mm grid is 6 mm thick and goes
+    assert not drop_thin_components(mask, (0.5, 0.5), 8.0)[30:50, 104:116].any()

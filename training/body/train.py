@@ -91,7 +91,7 @@ def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[tor
                 m = m.flip(0 if side[i] < 2 else 1)
             x[i, 0] *= m
             y[i, 0] *= m
-    add_distractors(x, y, gen, share=0.4)
+    add_distractors(x, y, gen)
     gamma = torch.exp(u(-0.5, 0.5))[:, None, None, None]
     x = x.clamp(0, 1) ** gamma
     x = x * u(0.7, 1.2)[:, None, None, None] + u(-0.05, 0.05)[:, None, None, None]
@@ -105,33 +105,33 @@ def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[tor
     return x, y
 
 
-def add_distractors(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, share: float = 0.4) -> None:
-    """In place: on a `share` of the batch, draw what lies in a scanner's field of view but is not body -- a couch
-    (a gently curved band 1-4 % of the frame thick, below the body or anywhere clear of it), sometimes a second
-    thin band (a headrest, a coil housing, a mask's rim) -- only where y is 0, so the mask is unchanged."""
+def add_distractors(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, share: float = 0.3) -> None:
+    """In place: on a `share` of the batch, draw a couch -- a gently curved band 1-4 % of the frame thick, solid or a
+    shell (bright rims, dark core) -- below the body, across an air gap of 4-12 % of the frame, only where y is 0, so
+    the mask is unchanged. The gap matters: a bright band hugging the body looks like skin or a scalp over a dark
+    skull, which is body (a first run that drew bands anywhere learned to cut the scalp off)."""
     b, _, s, _ = x.shape
     cols = torch.arange(s, dtype=torch.float32)
     rows = torch.arange(s, dtype=torch.float32)[:, None]
     for i in range(b):
-        if float(torch.rand(1, generator=gen)) >= share:
-            continue
         body_rows = torch.nonzero(y[i, 0].any(1)).flatten()
-        for n in range(1 + int(float(torch.rand(1, generator=gen)) < 0.3)):
-            low = float(body_rows[-1]) + 1 if len(body_rows) and n == 0 else 0.0
-            gap = float(torch.rand(1, generator=gen)) * 0.08 * s
-            r0 = min(low + gap, s - 2.0) if n == 0 else float(torch.rand(1, generator=gen)) * s
-            thick = 1.0 + float(torch.rand(1, generator=gen)) * 0.04 * s
-            bend = (float(torch.rand(1, generator=gen)) - 0.5) * 8.0 / s
-            width = (0.5 + 0.5 * float(torch.rand(1, generator=gen))) * s
-            c0 = float(torch.rand(1, generator=gen)) * (s - width)
-            centre = rows - (r0 - bend * (cols - c0 - width / 2) ** 2)
-            band = (centre >= 0) & (centre < thick) & (cols >= c0) & (cols < c0 + width)
-            hollow = float(torch.rand(1, generator=gen)) < 0.5  # a shell: bright rims, dark core
-            if hollow and thick > 4:
-                band &= (centre < 1.5) | (centre >= thick - 1.5)
-            value = 0.15 + 0.6 * float(torch.rand(1, generator=gen))
-            paint = band & (y[i, 0] < 0.5)
-            x[i, 0][paint] = torch.maximum(x[i, 0][paint], torch.tensor(value))
+        if float(torch.rand(1, generator=gen)) >= share or not len(body_rows):
+            continue
+        gap = (0.04 + 0.08 * float(torch.rand(1, generator=gen))) * s
+        thick = 1.0 + float(torch.rand(1, generator=gen)) * 0.04 * s
+        r0 = float(body_rows[-1]) + 1 + gap
+        if r0 + thick >= s:
+            continue
+        bend = (float(torch.rand(1, generator=gen)) - 0.5) * 2.0 / s
+        width = (0.5 + 0.5 * float(torch.rand(1, generator=gen))) * s
+        c0 = float(torch.rand(1, generator=gen)) * (s - width)
+        centre = rows - (r0 - bend * (cols - c0 - width / 2) ** 2)
+        band = (centre >= 0) & (centre < thick) & (cols >= c0) & (cols < c0 + width)
+        if float(torch.rand(1, generator=gen)) < 0.5 and thick > 4:  # a shell: bright rims, dark core
+            band &= (centre < 1.5) | (centre >= thick - 1.5)
+        value = 0.15 + 0.6 * float(torch.rand(1, generator=gen))
+        paint = band & (y[i, 0] < 0.5)
+        x[i, 0][paint] = torch.maximum(x[i, 0][paint], torch.tensor(value))
 
 
 def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
