@@ -5,9 +5,10 @@ The rule, per slice and candidate (all distances in mm through the pixel spacing
 1. **Tissue**: CT pixels above -500 HU (or just above the slice's minimum when the scan was stored clipped, as BTCV's
    [-125, 275] window is: its air reads -125 HU); MR pixels above Otsu's threshold of the logarithm of the blurred
    slice (scaled min -> 0, max -> 255): on the linear scale bright organs pull Otsu's cut above fat-suppressed
-   subcutaneous tissue. The *body tissue* is
-   that mask opened with a 3 mm disk (thin shells -- the CT couch top, immobilisation masks, MR coil housings and
-   noise -- do not survive an opening), its components of at least 1 cm^2, holes filled.
+   subcutaneous tissue. The *body tissue* is that mask opened with a 1.5 mm disk (immobilisation masks, thin
+   shells and noise do not survive it), its components of at least 1 cm^2 with holes filled, and beside the
+   largest only the components at least 8 mm thick and, on CT, of median above -300 HU (a couch is neither;
+   `body_tissue`).
 2. **Organs inside**: at least 99.5 % of the slice's labelled pixels (any structure of the source's label map) lie
    inside the candidate.
 3. **Nothing missing**: the candidate, grown by 2 mm (at least one pixel), covers at least 99 % of the body tissue
@@ -29,10 +30,11 @@ from typing import Optional, Sequence
 import numpy as np
 
 from radseg.body.candidates import gaussian_blur5, otsu_threshold, scale_to_uint8
-from radseg.geometry import binary_dilation, binary_opening, fill_holes, remove_small_components
+from radseg.body.preprocess import drop_thin_components
+from radseg.geometry import binary_dilation, binary_opening, fill_holes, label_components, remove_small_components
 
 CT_AIR_HU = -500.0
-OPEN_MM, TOLERANCE_MM = 3.0, 2.0
+OPEN_MM, TOLERANCE_MM, MIN_THICKNESS_MM, CT_MIN_MEDIAN_HU = 1.5, 2.0, 8.0, -300.0
 MIN_COMPONENT_MM2, MIN_BODY_MM2 = 100.0, 200.0
 ORGANS_INSIDE, COVERED, EXTRA, BORDER = 0.995, 0.99, 0.005, 0.25
 
@@ -63,10 +65,27 @@ def tissue_mask(image: np.ndarray, modality: str) -> np.ndarray:
 
 
 def body_tissue(image: np.ndarray, modality: str, spacing: Sequence[float]) -> np.ndarray:
-    """bool [rows, cols]: rule 1's body tissue (opened 3 mm, components >= 1 cm^2, holes filled)."""
+    """bool [rows, cols]: rule 1's body tissue.
+
+    The tissue opened with a 1.5 mm disk (drops thermoplastic masks, thin shells and noise), its components of at
+    least 1 cm^2 with their holes filled -- a scalp over a dark skull encloses the brain, so filled it is the
+    head -- and then, beside the largest component, only those at least 8 mm thick (the widest inscribed disc;
+    `radseg.body.preprocess.drop_thin_components`: a couch band is thinner) and, on CT, of median above
+    -300 HU (a couch shell filled around its foam core is mostly air; an arm is soft tissue).
+    """
     opened = binary_opening(tissue_mask(image, modality), OPEN_MM, spacing)
     min_px = int(np.ceil(MIN_COMPONENT_MM2 / (spacing[0] * spacing[1])))
-    return fill_holes(remove_small_components(opened, min_px, connectivity=2))
+    body = fill_holes(remove_small_components(opened, min_px, connectivity=2))
+    body = drop_thin_components(body, spacing, MIN_THICKNESS_MM)
+    if modality.upper() == "CT" and body.any():
+        labels, sizes = label_components(body, connectivity=2)
+        if len(sizes) > 2:
+            medians = np.array([np.inf] + [np.median(image[labels == i]) for i in range(1, len(sizes))])
+            keep = medians > CT_MIN_MEDIAN_HU
+            keep[int(np.argmax(sizes[1:])) + 1] = True
+            keep[0] = False
+            body = keep[labels]
+    return body
 
 
 def _outline(mask: np.ndarray) -> np.ndarray:

@@ -5,8 +5,9 @@
 Every accepted (slice, mask) pair goes through the SDK's own preprocessing (`radseg.body.preprocess.make_input`:
 per-slice percentile normalisation, resampling into the square working frame) once; training then augments batches
 on the fly: random flips, rotation (+/- 25 deg), scale (0.7..1.3), shift, a field of view cut at a random edge
-(the body truncated by the scanner's field of view), gamma, contrast, noise and blur. A slice with several accepted
-masks (the rater kept more than one variant) gives each in turn. Loss: binary cross-entropy + soft Dice.
+(the body truncated by the scanner's field of view), a couch below the body (`add_distractors`), a dark ring under
+the skin (`add_dark_rings`), gamma, contrast, noise and blur. Batches draw CT and MR slices in equal shares; a
+slice with several accepted masks (the rater kept more than one variant) gives each in turn. Loss: binary cross-entropy + soft Dice.
 Checkpoints (``last.pt``, ``final.pt``) hold the model and the manifest, so `radseg export` reads them.
 """
 from __future__ import annotations
@@ -46,8 +47,8 @@ class BodyTrainConfig:
 
 def load_set(dataset, manifest: ModelManifest) -> dict:
     """The accepted pairs in the working frame: x float32 [N, S, S], y float32 [N, S, S] (0/1), group int [N] (one
-    id per source slice), split list, source list."""
-    xs, ys, groups, splits, sources, seen = [], [], [], [], [], {}
+    id per source slice), and per pair its split, source and modality."""
+    xs, ys, groups, splits, sources, modalities, seen = [], [], [], [], [], [], {}
     for image, mask, meta in read_accepted(dataset):
         x, box = make_input(image, meta.get("modality", "CT"), meta.get("spacing", (1.0, 1.0)), manifest)
         y = resample_to_crop(mask.astype(np.float32), box) > 0.5
@@ -56,9 +57,11 @@ def load_set(dataset, manifest: ModelManifest) -> dict:
         groups.append(seen.setdefault(meta["item"], len(seen)))
         splits.append(meta.get("split", "train"))
         sources.append(meta.get("source", ""))
+        modalities.append(str(meta.get("modality", "CT")).upper())
     if not xs:
         raise ValueError(f"{dataset}: no accepted pairs to train on")
-    return {"x": np.stack(xs), "y": np.stack(ys), "group": np.array(groups), "split": splits, "source": sources}
+    return {"x": np.stack(xs), "y": np.stack(ys), "group": np.array(groups), "split": splits, "source": sources,
+            "modality": modalities}
 
 
 def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,6 +95,7 @@ def augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[tor
             x[i, 0] *= m
             y[i, 0] *= m
     add_distractors(x, y, gen)
+    add_dark_rings(x, y, gen)
     gamma = torch.exp(u(-0.5, 0.5))[:, None, None, None]
     x = x.clamp(0, 1) ** gamma
     x = x * u(0.7, 1.2)[:, None, None, None] + u(-0.05, 0.05)[:, None, None, None]
@@ -132,6 +136,25 @@ def add_distractors(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, shar
         value = 0.15 + 0.6 * float(torch.rand(1, generator=gen))
         paint = band & (y[i, 0] < 0.5)
         x[i, 0][paint] = torch.maximum(x[i, 0][paint], torch.tensor(value))
+
+
+def add_dark_rings(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, share: float = 0.3) -> None:
+    """In place: on a `share` of the batch, darken a ring inside the body a little below its edge (2-5 % of the
+    frame deep, 1-3 % wide) while the mask stays: a bright skin or scalp over dark tissue -- fat-suppressed
+    subcutaneous fat in MR, the skull in T1 -- is still body, though in CT such a bright rim over air is not."""
+    b, _, s, _ = x.shape
+
+    def erode(m, r):
+        return -F.max_pool2d(-m, 2 * r + 1, stride=1, padding=r)
+
+    for i in range(b):
+        if float(torch.rand(1, generator=gen)) >= share or not bool(y[i].any()):
+            continue
+        d1 = max(1, int((0.02 + 0.03 * float(torch.rand(1, generator=gen))) * s))
+        d2 = d1 + max(1, int((0.01 + 0.02 * float(torch.rand(1, generator=gen))) * s))
+        outer, inner = erode(y[i:i + 1], d1), erode(y[i:i + 1], d2)
+        ring = (outer - inner)[0, 0] > 0.5
+        x[i, 0][ring] *= 0.3 * float(torch.rand(1, generator=gen))
 
 
 def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -175,6 +198,9 @@ def train(cfg: BodyTrainConfig, log=print) -> pathlib.Path:
     val_idx = np.array([i for i, s in enumerate(data["split"]) if s != "train"], dtype=int)
     groups = data["group"][train_idx]
     uniq = np.unique(groups)
+    # CT and MR slices in equal shares (CT slices outnumber MR ones in the accepted set), then slices uniformly
+    modality_of = {g: data["modality"][i] for g, i in zip(groups, train_idx)}
+    by_modality = {m: np.array([g for g in uniq if modality_of[g] == m]) for m in sorted(set(modality_of.values()))}
     log(f"{len(train_idx)} training pairs on {len(uniq)} slices, {len(val_idx)} validation pairs")
     model = ClickUNet(in_channels=1, width=cfg.width)
     step, elapsed = 0, 0.0
@@ -196,7 +222,8 @@ def train(cfg: BodyTrainConfig, log=print) -> pathlib.Path:
         for g in opt.param_groups:
             g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
         # slices uniformly, then one of each slice's accepted masks
-        pick = rng.choice(uniq, cfg.batch)
+        mods = list(by_modality)
+        pick = [rng.choice(by_modality[mods[rng.integers(len(mods))]]) for _ in range(cfg.batch)]
         idx = [rng.choice(train_idx[groups == g]) for g in pick]
         xb, yb = augment(x_all[idx].clone(), y_all[idx].clone(), gen)
         loss = loss_fn(model(xb), yb)
