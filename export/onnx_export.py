@@ -173,7 +173,7 @@ def compare(model, onnx_path, manifest, xs: np.ndarray) -> float:
 #: Manifest parameters `export_checkpoint` may override, per manifest section.
 CROP_KEYS = frozenset({"expand", "min_size_mm", "min_size_px", "initial_size_mm", "refine_first_click"})
 POSTPROCESS_KEYS = frozenset({"keep_clicked_components", "keep_prior_components", "reach_mm", "fill_holes",
-                              "min_thickness_mm"})
+                              "min_thickness_mm", "ct_min_median_hu"})
 STOPPING_KEYS = frozenset({"min_area_mm2", "max_growth", "growth_floor_mm2", "converge_dice", "min_confidence",
                            "uncertain_steps"})
 

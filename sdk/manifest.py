@@ -43,7 +43,8 @@ class ModelManifest:
         postprocess: {"keep_clicked_components": keep only the mask's components within "reach_mm" of a positive
             click (optional, default false; see `radseg.click.postprocess`)}.
         postprocess (body): {"fill_holes": fill each slice's holes (the body has none), default true;
-            "min_thickness_mm": drop components thinner than this, except the slice's largest (default 0, off)}.
+            "min_thickness_mm": drop components thinner than this, except the slice's largest (default 0, off);
+            "ct_min_median_hu": on CT, drop components of median at most this, except the largest (absent: off)}.
         stopping: propagation only, when to stop going through the volume: {"min_area_mm2": the mask has vanished
             below this area, "max_growth": the area grew by more than this factor from one slice to the next (a
             leak into a neighbouring organ), "growth_floor_mm2": growth is judged only once the area exceeds this,
@@ -177,6 +178,8 @@ def _validate(m: ModelManifest) -> None:
     thin = m.postprocess.get("min_thickness_mm", 0.0)
     if not (_finite(thin) and float(thin) >= 0):
         raise ValueError(f"postprocess.min_thickness_mm must be a non-negative number, got {thin!r}")
+    if "ct_min_median_hu" in m.postprocess and not _finite(m.postprocess["ct_min_median_hu"]):
+        raise ValueError(f"postprocess.ct_min_median_hu must be a number, got {m.postprocess['ct_min_median_hu']!r}")
     reach = m.postprocess.get("reach_mm", 3.0)
     if not (_finite(reach) and float(reach) >= 0):
         raise ValueError(f"postprocess.reach_mm must be a non-negative number, got {reach!r}")
@@ -254,7 +257,9 @@ def default_body_manifest(input_size: int = 256, **overrides) -> ModelManifest:
     Input [N, 1, S, S]: the whole slice, each slice normalised on its own (CT and MR alike: its 0.5 / 99.5
     percentiles -> 0 / 1, CT values first floored at -1024 HU so that the padding outside a scanner's circular field
     of view does not count as the darkest air), then resampled bilinearly into a box square in mm that holds the
-    whole slice (zero outside the slice = air). The logits come back bilinearly onto the slice grid, > 0 = body.
+    whole slice (zero outside the slice = air). The logits come back bilinearly onto the slice grid, > 0 = body;
+    holes are filled, and on CT the components beside the largest whose median is at most -300 HU (a couch or a
+    headrest outlined around its foam core) are dropped.
     """
     fields = dict(
         format_version=FORMAT_VERSION,
@@ -268,7 +273,7 @@ def default_body_manifest(input_size: int = 256, **overrides) -> ModelManifest:
             "MR": {"method": "percentile", "low": 0.5, "high": 99.5},
         },
         crop={"expand": 1.0, "min_size_mm": 1.0, "min_size_px": 1, "initial_size_mm": 1.0},
-        postprocess={"fill_holes": True},
+        postprocess={"fill_holes": True, "ct_min_median_hu": -300.0},
     )
     fields.update(overrides)
     return ModelManifest(**fields)

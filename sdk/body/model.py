@@ -84,7 +84,8 @@ class BodyModel(LoadedModel):
                 x, boxes = make_inputs(chunk, modality, sp, self.manifest)
             logits = self.runtime.run({name_in: x})[name_out]
             with self._blas_limit():
-                out[start:start + len(chunk)] = masks_from_logits(logits, boxes, vol.shape[1:], self.manifest, sp)
+                out[start:start + len(chunk)] = masks_from_logits(logits, boxes, vol.shape[1:], self.manifest, sp,
+                                                                       chunk, modality)
             if progress is not None:
                 progress(min(start + int(batch), vol.shape[0]), vol.shape[0])
         return out[0] if a.ndim == 2 else out

@@ -17,7 +17,8 @@ from ..geometry import distance_transform, fill_holes, label_components
 from ..intensity import check_image, normalize_intensity
 from ..manifest import ModelManifest
 
-__all__ = ["whole_slice_box", "make_input", "make_inputs", "masks_from_logits", "drop_thin_components"]
+__all__ = ["whole_slice_box", "make_input", "make_inputs", "masks_from_logits", "drop_thin_components",
+           "drop_airy_components"]
 
 
 def whole_slice_box(shape, spacing, size: int) -> CropBox:
@@ -69,11 +70,35 @@ def drop_thin_components(mask: np.ndarray, spacing, min_thickness_mm: float) -> 
     return keep[labels]
 
 
+def drop_airy_components(mask: np.ndarray, image: np.ndarray, min_median: float) -> np.ndarray:
+    """`mask` without the components (8-connected) whose median `image` value is at most `min_median`, unless the
+    component is the slice's largest. On CT (-300 HU): a couch or headrest outlined around its foam core is mostly
+    air, an arm or a leg is soft tissue (the trunk, lungs and all, is the largest).
+
+    Args:
+        mask: bool [rows, cols]; image: the raw slice [rows, cols] (CT in HU).
+    """
+    if not mask.any():
+        return mask
+    labels, sizes = label_components(mask, connectivity=2)
+    if len(sizes) <= 2:
+        return mask
+    order = np.argsort(labels.ravel(), kind="stable")
+    values = np.asarray(image, np.float64).ravel()[order]
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    medians = np.array([np.inf] + [np.median(values[starts[i]:starts[i + 1]]) for i in range(1, len(sizes))])
+    keep = medians > float(min_median)
+    keep[int(np.argmax(sizes[1:])) + 1] = True
+    keep[0] = False
+    return keep[labels]
+
+
 def masks_from_logits(logits: np.ndarray, boxes: Sequence[CropBox], shape, manifest: ModelManifest,
-                      spacing=None) -> np.ndarray:
+                      spacing=None, images=None, modality: str = "") -> np.ndarray:
     """Logits [N, 1, S, S] -> bool [N, rows, cols] on the slice grid, then the manifest's post-processing: holes
     filled (``postprocess.fill_holes``, default true), components thinner than ``postprocess.min_thickness_mm``
-    dropped (default 0: off; needs `spacing` (row_mm, col_mm))."""
+    dropped (default 0: off; needs `spacing` (row_mm, col_mm)), and on CT the components of median at most
+    ``postprocess.ct_min_median_hu`` dropped (absent: off; needs the raw `images` [N, rows, cols])."""
     lg = np.asarray(logits, np.float32).reshape(len(boxes), *np.asarray(logits).shape[-2:])
     out = np.stack([logits_to_mask(lg[i], boxes[i], shape) for i in range(len(boxes))])
     post = manifest.postprocess
@@ -82,4 +107,6 @@ def masks_from_logits(logits: np.ndarray, boxes: Sequence[CropBox], shape, manif
     thin = float(post.get("min_thickness_mm", 0.0))
     if thin > 0 and spacing is not None:
         out = np.stack([drop_thin_components(m, spacing, thin) for m in out])
+    if "ct_min_median_hu" in post and images is not None and str(modality).upper() == "CT":
+        out = np.stack([drop_airy_components(m, im, float(post["ct_min_median_hu"])) for m, im in zip(out, images)])
     return out

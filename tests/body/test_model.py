@@ -211,3 +211,39 @@ def test_drop_thin_components_keeps_the_body_and_thick_parts():
     assert np.array_equal(drop_thin_components(thin_only, (1.0, 1.0), 8.0), thin_only)
     # in mm: the same arm on a 0.5 mm grid is 6 mm thick and goes
     assert not drop_thin_components(mask, (0.5, 0.5), 8.0)[30:50, 104:116].any()
+
+
+def test_drop_airy_components_removes_an_outlined_couch_on_ct():
+    from radseg.body.preprocess import drop_airy_components
+
+    image = np.full((100, 100), -1000.0, np.float32)
+    mask = np.zeros((100, 100), bool)
+    mask[10:60, 10:90] = True
+    image[10:60, 10:90] = 30.0            # the trunk
+    mask[20:40, 92:99] = True
+    image[20:40, 92:99] = 40.0            # an arm
+    mask[70:85, 5:95] = True              # a couch: foam inside a thin shell
+    image[70:85, 5:95] = -900.0
+    image[70, 5:95] = image[84, 5:95] = 200.0
+    out = drop_airy_components(mask, image, -300.0)
+    assert out[10:60, 10:90].all() and out[20:40, 92:99].all() and not out[70:85].any()
+    lung = mask.copy()
+    image2 = image.copy()
+    image2[10:60, 10:90] = -800.0         # the largest component is kept whatever it holds
+    assert drop_airy_components(lung, image2, -300.0)[10:60, 10:90].all()
+
+
+def test_default_body_manifest_drops_airy_components_on_ct_only():
+    from radseg.body.preprocess import masks_from_logits, whole_slice_box
+    from radseg.manifest import default_body_manifest
+
+    m = default_body_manifest(32)
+    box = whole_slice_box((32, 32), (1.0, 1.0), 32)
+    logits = np.full((1, 1, 32, 32), -5.0, np.float32)
+    logits[..., 2:20, 2:30] = 5.0
+    logits[..., 24:30, 2:30] = 5.0
+    image = np.full((1, 32, 32), 30.0, np.float32)
+    image[0, 22:32] = -900.0
+    ct = masks_from_logits(logits, [box], (32, 32), m, (1.0, 1.0), image, "CT")[0]
+    mr = masks_from_logits(logits, [box], (32, 32), m, (1.0, 1.0), image, "MR")[0]
+    assert not ct[24:30].any() and mr[25:29, 3:29].all()

@@ -30,8 +30,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from radseg.body.candidates import gaussian_blur5, otsu_threshold, scale_to_uint8
-from radseg.body.preprocess import drop_thin_components
-from radseg.geometry import binary_dilation, binary_opening, fill_holes, label_components, remove_small_components
+from radseg.body.preprocess import drop_airy_components, drop_thin_components
+from radseg.geometry import binary_dilation, binary_opening, fill_holes, remove_small_components
 
 CT_AIR_HU = -500.0
 OPEN_MM, TOLERANCE_MM, MIN_THICKNESS_MM, CT_MIN_MEDIAN_HU = 1.5, 2.0, 8.0, -300.0
@@ -71,20 +71,15 @@ def body_tissue(image: np.ndarray, modality: str, spacing: Sequence[float]) -> n
     least 1 cm^2 with their holes filled -- a scalp over a dark skull encloses the brain, so filled it is the
     head -- and then, beside the largest component, only those at least 8 mm thick (the widest inscribed disc;
     `radseg.body.preprocess.drop_thin_components`: a couch band is thinner) and, on CT, of median above
-    -300 HU (a couch shell filled around its foam core is mostly air; an arm is soft tissue).
+    -300 HU (`drop_airy_components`: a couch shell filled around its foam core is mostly air; an arm is soft
+    tissue). The body network's post-processing uses the same two functions.
     """
     opened = binary_opening(tissue_mask(image, modality), OPEN_MM, spacing)
     min_px = int(np.ceil(MIN_COMPONENT_MM2 / (spacing[0] * spacing[1])))
     body = fill_holes(remove_small_components(opened, min_px, connectivity=2))
     body = drop_thin_components(body, spacing, MIN_THICKNESS_MM)
-    if modality.upper() == "CT" and body.any():
-        labels, sizes = label_components(body, connectivity=2)
-        if len(sizes) > 2:
-            medians = np.array([np.inf] + [np.median(image[labels == i]) for i in range(1, len(sizes))])
-            keep = medians > CT_MIN_MEDIAN_HU
-            keep[int(np.argmax(sizes[1:])) + 1] = True
-            keep[0] = False
-            body = keep[labels]
+    if modality.upper() == "CT":
+        body = drop_airy_components(body, image, CT_MIN_MEDIAN_HU)
     return body
 
 
