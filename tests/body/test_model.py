@@ -247,3 +247,22 @@ def test_default_body_manifest_drops_airy_components_on_ct_only():
     ct = masks_from_logits(logits, [box], (32, 32), m, (1.0, 1.0), image, "CT")[0]
     mr = masks_from_logits(logits, [box], (32, 32), m, (1.0, 1.0), image, "MR")[0]
     assert not ct[24:30].any() and mr[25:29, 3:29].all()
+
+
+def test_bundled_body_model_outlines_a_real_ct_and_head():
+    import radseg
+    from radseg.eval.body import reference_cases
+    from radseg.metrics import dice
+    from tests.conftest import shared_data
+
+    root = shared_data("body_refs").parent
+    model = radseg.load("body")
+    assert model.manifest.task == "body" and model.manifest.postprocess.get("ct_min_median_hu") == -300.0
+    cases = {c.name: c for c in reference_cases(root)}
+    ct = cases["ct_visible_human"]
+    out = model.segment(ct.image, spacing=ct.spacing, modality="CT")
+    assert out.shape == ct.ref.shape and out.dtype == bool
+    assert dice(out, ct.ref) > 0.97            # measured 0.987 (model card)
+    head = cases["mr_mne_sample"]
+    k = head.image.shape[0] // 2
+    assert dice(model.segment(head.image[k], spacing=head.spacing[1:], modality="MR"), head.ref[k]) > 0.95
