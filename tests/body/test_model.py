@@ -258,6 +258,7 @@ def test_bundled_body_model_outlines_a_real_ct_and_head():
     root = shared_data("body_refs").parent
     model = radseg.load("body")
     assert model.manifest.task == "body" and model.manifest.postprocess.get("ct_min_median_hu") == -300.0
+    assert model.manifest.postprocess.get("min_thickness_mm") == 8.0
     cases = {c.name: c for c in reference_cases(root)}
     ct = cases["ct_visible_human"]
     out = model.segment(ct.image, spacing=ct.spacing, modality="CT")
