@@ -13,14 +13,12 @@ BODY_NAME = "BODY"
 
 
 def run_body_volume(args) -> int:
-    import warnings
-
     import numpy as np
 
     from radseg._progress import progress
     from radseg.cli._common import load_model, output_dir
-    from radseg.cli._segment_volume import _check_uids, read_volume_input
-    from radseg.errors import InputError, RadsegWarning, UsageError
+    from radseg.cli._segment_volume import _check_uids, read_volume_input, series_modality
+    from radseg.errors import InputError, UsageError
 
     for flag, value in (("--click", args.click), ("--prompts", args.prompts), ("--propagate", args.propagate),
                         ("--propagation-model", args.propagation_model), ("--slice", args.slice),
@@ -43,11 +41,7 @@ def run_body_volume(args) -> int:
     t1 = time.perf_counter()
     model = load_model(args.body_model, backend=args.backend, threads=args.threads)
     load_ms = (time.perf_counter() - t1) * 1e3
-    modality = args.modality or (vol.modality.upper() if vol.modality else None)
-    if modality is None:
-        warnings.warn(f"{args.series} does not say its modality: assuming CT (values in Hounsfield units); pass "
-                      "--modality MR for MR", RadsegWarning)
-        modality = "CT"
+    modality = series_modality(args, vol)
     if modality not in model.modalities:
         raise UsageError(f"modality {modality}: the body model knows {model.modalities}", "pass --modality CT or MR")
     bar = progress(total=vol.shape[0], unit="slice", desc="body")

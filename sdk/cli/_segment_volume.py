@@ -142,6 +142,20 @@ def _load_models(args):
     return click, prop
 
 
+def series_modality(args, vol) -> str:
+    """--modality, else the input's own modality, else CT with a warning (`radseg.RadsegWarning`)."""
+    import warnings
+
+    from radseg.errors import RadsegWarning
+
+    modality = args.modality or (vol.modality.upper() if vol.modality else None)
+    if modality is None:
+        warnings.warn(f"{args.series} does not say its modality: assuming CT (values in Hounsfield units); pass "
+                      "--modality MR for MR", RadsegWarning)
+        modality = "CT"
+    return modality
+
+
 def run_volume(args) -> int:
     import warnings
 
@@ -183,11 +197,7 @@ def run_volume(args) -> int:
     t1 = time.perf_counter()
     click, prop = _load_models(args)
     load_ms = (time.perf_counter() - t1) * 1e3
-    modality = args.modality or (vol.modality.upper() if vol.modality else None)
-    if modality is None:
-        warnings.warn(f"{args.series} does not say its modality: assuming CT (values in Hounsfield units); pass "
-                      "--modality MR for MR", RadsegWarning)
-        modality = "CT"
+    modality = series_modality(args, vol)
     try:
         modality = resolve_modality(modality, click, prop)
     except ValueError as exc:

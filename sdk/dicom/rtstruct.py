@@ -43,9 +43,9 @@ import numpy as np
 
 from .._atomic import write_atomic
 from ..errors import RadsegWarning
-from ._headers import clean_copied_attributes, copied_attributes, meta_value, set_element, shallow_copy, text
+from ._headers import clean_copied_attributes, copied_attributes, meta_value, set_element, shallow_copy
 from .errors import RtstructError, require
-from .uids import describe_generated, generate_missing_uids, missing_uids
+from .uids import adopt_generated_uids, missing_uids
 from ._contours import fill_contours, trace_contours
 from .volume import Volume
 
@@ -182,18 +182,7 @@ def _ensure_uids(volume: Volume, fill: bool) -> None:
                "volume.generated_uids), or add them to the files")
         raise RtstructError(f"cannot write an RTSTRUCT: the source images lack {what}, which the structure set "
                             f"must reference; {fix}")
-    index = _slice_sources(volume)
-    filled = [shallow_copy(ds) for ds in sources]
-    generated = generate_missing_uids(filled)
-    warnings.warn(f"generated the DICOM UIDs the source images lack (fill_missing_uids=True): "
-                  f"{describe_generated(generated, len(filled))}; recorded in volume.generated_uids, and the "
-                  "RTSTRUCT references them, not the unknown originals", RadsegWarning, stacklevel=3)
-    volume.source_headers = tuple(filled)
-    volume.sop_instance_uids = tuple(meta_value(filled[k], "SOPInstanceUID") for k in index)
-    volume.study_instance_uid = text(filled[0], "StudyInstanceUID")
-    volume.series_instance_uid = text(filled[0], "SeriesInstanceUID")
-    volume.frame_of_reference_uid = text(filled[0], "FrameOfReferenceUID")
-    volume.generated_uids.update(generated)
+    adopt_generated_uids(volume, _slice_sources(volume), "RTSTRUCT")
 
 
 def _patient_and_study(pydicom, source) -> "pydicom.Dataset":

@@ -30,7 +30,7 @@ from ..errors import RadsegWarning
 from ._headers import META_FALLBACK, clean_copied_attributes, meta_value, set_element, shallow_copy, text
 from .codes import segment_codes
 from .errors import SegError, require
-from .uids import describe_generated, generate_missing_uids, missing_uids
+from .uids import adopt_generated_uids, missing_uids
 from .volume import Volume
 
 _ALGORITHM_TYPES = ("MANUAL", "SEMIAUTOMATIC", "AUTOMATIC")
@@ -222,18 +222,7 @@ def _sources_with_uids(volume: Volume, slice_sources: np.ndarray, fill: bool) ->
     files = _source_files(volume, len(sources))
     if not fill or "SOPClassUID" in missing:
         raise SegError(_missing_uids_message(missing, files))
-    filled = [shallow_copy(ds) for ds in sources]
-    generated = generate_missing_uids(filled)
-    warnings.warn(f"generated the DICOM UIDs the source images lack (fill_missing_uids=True): "
-                  f"{describe_generated(generated, len(filled))}; recorded in volume.generated_uids, and the SEG "
-                  "references them, not the unknown originals", RadsegWarning, stacklevel=3)
-    volume.source_headers = tuple(filled)
-    volume.sop_instance_uids = tuple(meta_value(filled[j], "SOPInstanceUID") for j in slice_sources)
-    volume.study_instance_uid = text(filled[0], "StudyInstanceUID")
-    volume.series_instance_uid = text(filled[0], "SeriesInstanceUID")
-    volume.frame_of_reference_uid = text(filled[0], "FrameOfReferenceUID")
-    volume.generated_uids.update(generated)
-    return filled
+    return adopt_generated_uids(volume, slice_sources, "SEG")
 
 
 # Type 2 attributes (present, possibly empty) that highdicom copies from the source into the SEG; anonymised

@@ -111,3 +111,26 @@ def fill_missing_uids(datasets: Sequence, *, frame_of_reference: bool = True) ->
             RadsegWarning, stacklevel=2,
         )
     return generated
+
+
+def adopt_generated_uids(volume, slice_sources: Sequence[int], product: str) -> list:
+    """Generate the UIDs the volume's source headers lack, on copies, and make the volume adopt them: its source
+    headers, SOP instance UIDs (per slice, through `slice_sources`), study / series / frame-of-reference UIDs, and
+    ``volume.generated_uids``. Warns (`radseg.RadsegWarning`) naming what was generated for the `product` ("SEG",
+    "RTSTRUCT") that will reference them. Returns the filled headers. One implementation for `write_seg` and
+    `write_rtstruct`, so that a SEG and an RTSTRUCT of one volume reference the same UIDs."""
+    from ._headers import shallow_copy, text
+
+    filled = [shallow_copy(ds) for ds in volume.source_headers]
+    generated = generate_missing_uids(filled)
+    warnings.warn(f"generated the DICOM UIDs the source images lack (fill_missing_uids=True): "
+                  f"{describe_generated(generated, len(filled))}; recorded in volume.generated_uids, and the "
+                  f"{product} references them, not the unknown originals", RadsegWarning, stacklevel=4)
+    volume.source_headers = tuple(filled)
+    volume.sop_instance_uids = tuple(meta_value(filled[j], "SOPInstanceUID") for j in slice_sources)
+    volume.study_instance_uid = text(filled[0], "StudyInstanceUID")
+    volume.series_instance_uid = text(filled[0], "SeriesInstanceUID")
+    volume.frame_of_reference_uid = text(filled[0], "FrameOfReferenceUID")
+    volume.generated_uids.update(generated)
+    return filled
+
