@@ -46,6 +46,13 @@ class PlainProgress:
         self.stream = sys.stderr if stream is None else stream
         self._start = self._last = time.monotonic()
         self._closed = False
+        self.postfix = ""
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        """Text shown after the count ("3 failed"), as tqdm's method of the same name."""
+        self.postfix = str(s)
+        if refresh and self.redraw:
+            self._write(final=False)
 
     def update(self, k: int = 1) -> None:
         self.n += int(k)
@@ -63,7 +70,8 @@ class PlainProgress:
         pct = f" ({100.0 * self.n / self.total:.0f}%)" if self.total > 0 else ""
         elapsed = time.monotonic() - self._start
         head = f"{self.desc}: " if self.desc else ""
-        return f"{head}{self.n}/{self.total} {self.unit}{pct}, {elapsed:.0f} s"
+        tail = f", {self.postfix}" if self.postfix else ""
+        return f"{head}{self.n}/{self.total} {self.unit}{pct}, {elapsed:.0f} s{tail}"
 
     def _write(self, final: bool) -> None:
         if self.disable:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import time
 
-BODY_NAME = "BODY"
-
 
 def run_body_volume(args) -> int:
     import numpy as np
 
     from radseg._progress import progress
+    from radseg.body.outputs import body_volume_ml, write_body_outputs
     from radseg.cli._common import load_model, output_dir
     from radseg.cli._segment_volume import _check_uids, read_volume_input, series_modality
     from radseg.errors import InputError, UsageError
@@ -57,54 +56,8 @@ def run_body_volume(args) -> int:
     written = write_body_outputs(vol, mask, out, model, modality, dicom_in, args.fill_missing_uids,
                                  {"read": round(read_ms, 1), "load_model": round(load_ms, 1),
                                   "segment": round(segment_ms, 1)}, str(args.series))
-    ml = float(mask.sum()) * float(np.prod(vol.spacing)) / 1000.0
+    ml = body_volume_ml(mask, vol.spacing)
     print(f"{args.series}: {list(vol.shape)} [slices, rows, cols], {modality}; body model on {model.backend}: "
           f"{ml:.0f} mL on {int(mask.any(axis=(1, 2)).sum())} of {vol.shape[0]} slices in {segment_ms:.0f} ms")
     print("  wrote " + ", ".join(str(p) for p in written.values()))
     return 0
-
-
-def write_body_outputs(vol, mask, out, model, modality, dicom_in, fill_missing_uids, timings, input_path) -> dict:
-    """Write the body outline's files into `out`; returns {kind: path}. result.json is written last."""
-    import pathlib
-
-    import numpy as np
-
-    import radseg.dicom as rd
-    from radseg._atomic import write_atomic
-    from radseg.body.points import outline_points, write_ply
-    from radseg.errors import InputError
-    from radseg.montage import make_montage, write_montage
-    from radseg.workflow import describe_input, dumps, write_labels
-
-    written, ms = {}, {}
-
-    def timed(key, fn):
-        t = time.perf_counter()
-        written[key] = str(fn())
-        ms[f"write_{key}"] = round((time.perf_counter() - t) * 1e3, 1)
-
-    if dicom_in and mask.any():
-        try:
-            timed("seg", lambda: rd.write_seg(vol, {"body": mask}, out / "seg.dcm",
-                                              fill_missing_uids=fill_missing_uids))
-            timed("rtstruct", lambda: rd.write_rtstruct(vol, {BODY_NAME: mask}, out / "rtstruct.dcm"))
-        except (rd.SegError, rd.RtstructError) as exc:
-            raise InputError(f"cannot write the DICOM outputs: {exc}",
-                             "add --fill-missing-uids when the images lack UIDs") from None
-    points = outline_points(vol, mask)
-    timed("ply", lambda: write_ply(out / "body.ply", points, comment="radseg body outline, LPS mm"))
-    timed("labels", lambda: write_labels(vol, mask.astype(np.uint8), out / "labels.nii.gz"))
-    m = make_montage(np.asarray(vol.array), [mask], names=["body"], clicks=[[]], modality=modality)
-    timed("montage", lambda: write_montage(out / "montage.png", m))
-    ml = float(mask.sum()) * float(np.prod(vol.spacing)) / 1000.0
-    doc = {"input": describe_input(vol, input_path), "modality": modality,
-           "body": {"volume_ml": round(ml, 1), "voxels": int(mask.sum()),
-                    "slices_with_body": int(mask.any(axis=(1, 2)).sum()), "points": int(len(points))},
-           "model": {"path": str(model.path), "backend": model.backend},
-           "outputs": {k: pathlib.Path(v).name for k, v in written.items()},
-           "timings_ms": {**timings, **ms}}
-    text = dumps(doc) + "\n"
-    written["result"] = str(write_atomic(out / "result.json", lambda tmp: pathlib.Path(tmp).write_text(text),
-                                         suffix=".json"))
-    return written

@@ -234,7 +234,7 @@ _TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDa
 def _prepared_sources(sources: list, multi: bool) -> list:
     """Shallow copies of the source headers that highdicom accepts.
 
-    Missing type 2 patient/study attributes are added empty. For single-frame sources, ImageOrientationPatient
+    Missing type 2 patient/study attributes are added empty; an empty SpecificCharacterSet is left out. For single-frame sources, ImageOrientationPatient
     values that differ in the last decimals (read_series accepts 1e-3) get the first one's value: highdicom insists
     on identical values, and a SEG stores one orientation for the stack anyway. In the first source, from which
     highdicom copies the patient and study modules, values that break their VR are blanked or left out, with
@@ -250,6 +250,10 @@ def _prepared_sources(sources: list, multi: bool) -> list:
                 set_element(copy, kw, "")
         if not multi and iop is not None:
             set_element(copy, "ImageOrientationPatient", iop)
+        if "SpecificCharacterSet" in copy and not str(copy.SpecificCharacterSet or "").strip():
+            # Present but empty (some exporters write it so) means the default repertoire, which highdicom refuses
+            # to read from an empty value; absent means the same.
+            del copy.SpecificCharacterSet
         out.append(copy)
     report = clean_copied_attributes(out[0], text(out[0], "SOPClassUID"))
     if any(report.values()):
