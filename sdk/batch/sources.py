@@ -197,7 +197,10 @@ def read_item(item: dict):
     import radseg.dicom as rd
 
     if item["source"] == "dicomweb":
-        datasets = dicomweb_client(item["url"]).retrieve_series(item["study_uid"], item["series_uid"])
+        # Accept the stored transfer syntax ("*"): the default asks for Explicit VR Little Endian, which makes the
+        # PACS transcode, and Orthanc cannot transcode JPEG 2000, for one (HTTP 500); radseg decodes them itself.
+        datasets = dicomweb_client(item["url"]).retrieve_series(item["study_uid"], item["series_uid"],
+                                                                media_types=(("application/dicom", "*"),))
         return rd.read_series(datasets)
     return rd.read_series(item["paths"])
 

@@ -85,6 +85,7 @@ def run_body(args) -> int:
     else:
         _print_report(args, report)
     failed = [r for r in report.rows if r.get("status") == "failed"]
+    _print_failures(failed)
     return EXIT_FAILURE if failed else EXIT_OK
 
 
@@ -108,13 +109,16 @@ def _run(args, job):
 
 
 def _print_report(args, report) -> None:
-    failed = [r for r in report.rows if r.get("status") == "failed"]
     left = "".join(f", {n} {m} series left out" for m, n in sorted(report.left_out.items()))
     print(f"{args.source}: {report.listed} series{left}; {report.already_done} done before, {report.done} done now, "
           f"{report.failed} failed now ({report.lost} lost) in {report.seconds:.1f} s on {report.engine} "
           f"({report.workers} workers, {report.series_per_minute:.1f} series/min)")
+    print("  wrote " + ", ".join(report.summary))
+
+
+def _print_failures(failed: list) -> None:
+    """The first failures with their causes, on stderr (the summary has them all)."""
     for row in failed[:10]:
         print(f"  failed {row.get('series_uid') or row.get('output')}: {row.get('error')}", file=sys.stderr)
     if len(failed) > 10:
-        print(f"  ... and {len(failed) - 10} more failed", file=sys.stderr)
-    print("  wrote " + ", ".join(report.summary))
+        print(f"  ... and {len(failed) - 10} more failed (see summary.csv)", file=sys.stderr)
