@@ -117,7 +117,7 @@ def run_ray(source, job: BodyJob, address: Optional[str] = None, workers: Option
     of the cluster). `on_row(row)` is called in the driver as each series finishes."""
     import ray
     import ray.data
-    from ray.data import ActorPoolStrategy
+    from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
     t0 = time.perf_counter()
     modalities = job.start().modalities  # the model loads here once first: a bad model fails before any work
@@ -135,7 +135,10 @@ def run_ray(source, job: BodyJob, address: Optional[str] = None, workers: Option
                 # Retry limits have no named parameter in Ray 2.60-2.63 (pyproject pins below 2.64), only the
                 # deprecated **ray_remote_args; Ray's default, retrying forever, would loop on a poison series.
                 warnings.simplefilter("ignore", DeprecationWarning)
+                # Reads at most one per worker at a time: unbounded, they take every CPU before the actors start
+                # (8 reads at 0.25 CPU on 2 cores), and the first series finish late.
                 ds = ds.map(read_series_row, fn_kwargs={"source_root": job.source_root}, num_cpus=READ_CPUS,
+                            compute=TaskPoolStrategy(size=max(1, min(n_workers, len(items)))),
                             max_retries=MAX_RETRIES)
                 ds = ds.map_batches(worker_class(job), batch_size=1, batch_format="numpy", num_cpus=ACTOR_CPUS,
                                     compute=ActorPoolStrategy(size=min(n_workers, len(items))),

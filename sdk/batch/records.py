@@ -51,6 +51,8 @@ def read_record(out, key: str) -> Optional[dict]:
             continue
         except (OSError, ValueError):
             return None
+        if name == RESULT and not isinstance(doc, dict):  # valid JSON, but not a record (edited): redo
+            return None
         row = doc.get("batch") if name == RESULT else doc
         if isinstance(row, dict) and row.get("status") in ("done", "failed"):
             return row

@@ -78,6 +78,7 @@ def list_folder_series(root, modalities: Iterable[str]) -> tuple[list[dict], dic
     files, _ignored, _skipped = collect_files(root)
     groups: dict[str, dict] = {}
     unreadable: dict[str, list[str]] = defaultdict(list)
+    non_image: dict[str, str] = {}  # series of SEG, RTSTRUCT, SR, ... files: {series UID or folder: modality}
     for path in files:
         try:
             ds = read_header(path)
@@ -87,6 +88,9 @@ def list_folder_series(root, modalities: Iterable[str]) -> tuple[list[dict], dic
         if not is_image(ds):
             if not _sop_class(ds) and "Modality" not in ds:  # no SOP class, no modality: a damaged file, not a SEG
                 unreadable[os.path.dirname(path)].append(path)
+            else:
+                group = str(ds.get("SeriesInstanceUID", "") or "") or "folder:" + os.path.dirname(path)
+                non_image[group] = str(ds.get("Modality", "") or "?").upper()
             continue
         uid = str(ds.get("SeriesInstanceUID", "") or "")
         folder = os.path.relpath(os.path.dirname(path), root)
@@ -114,6 +118,8 @@ def list_folder_series(root, modalities: Iterable[str]) -> tuple[list[dict], dic
                                           "study_uid": "", "modality": "", "source": "folder", "paths": paths,
                                           "private": []}
     series, left_out = [], defaultdict(int)
+    for modality in non_image.values():
+        left_out[modality] += 1
     for g in groups.values():
         if g["modality"] and g["modality"] not in wanted:
             left_out[g["modality"]] += 1
