@@ -2,12 +2,14 @@
 
     from radseg.batch import BodyJob, run_ray, run_loop
     report = run_ray("archive/", BodyJob(out="out/"))             # a local Ray instance on this machine's cores
-    report = run_ray(url, BodyJob(out="out/", stow_url=url), address="ray://head:10001")   # a cluster, STOW back
+    report = run_ray(url, BodyJob(out="out/", stow_url=url), address="head:6379")   # a cluster, STOW back
     report.done, report.failed, report.summary                   # OUT/summary.csv, OUT/summary.parquet
 
 Per series OUT/series/<key>/ holds seg.dcm, rtstruct.dcm, body.ply, montage.png and result.json (written last:
-the series is done), or failed.json with the cause. A rerun skips what is done. `run_loop` does the same work in
-a plain loop in this process. The command is ``radseg batch body``. Ray comes with ``pip install 'radseg[batch]'``.
+the series is done), or failed.json with the cause. A rerun skips what is done. Reads run in Ray tasks for a
+DICOMweb source and in the segmenting actors for a folder (``run_ray(..., read_stage="tasks" | "actor")``).
+`run_loop` does the same work in a plain loop in this process. The command is ``radseg batch body``; Ray comes
+with ``pip install 'radseg[batch]'``.
 """
 from .jobs import BodyJob, process_series
 from .records import SUMMARY_COLUMNS, read_summary

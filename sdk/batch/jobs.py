@@ -61,9 +61,10 @@ class StartedBodyJob:
         self.job, self.model = job, model
         self.modalities = [m.upper() for m in model.modalities]
 
-    def run(self, item: dict, vol, timings: dict, row: dict, t0: float) -> None:
+    def run(self, item: dict, vol, timings: dict, row: dict, t0: float, cpu0: float) -> None:
         """Segment the Volume `vol` of series `item` and write its folder, result.json (with `row`, completed
-        here: status, seconds since `t0` plus the read) last. Raises on any failure."""
+        here: status, seconds since `t0` plus the read, CPU seconds of this process since `cpu0` plus the read's)
+        last. Raises on any failure."""
         import numpy as np
 
         from radseg.body.outputs import body_volume_ml, write_body_outputs
@@ -89,6 +90,7 @@ class StartedBodyJob:
                 stow(self.job.stow_url, [written[k] for k in ("seg", "rtstruct") if k in written])
                 row["stowed"] = True
             row.update(status="done", seconds=round(time.perf_counter() - t0 + timings["read"] / 1e3, 3),
+                       cpu_seconds=round(time.process_time() - cpu0, 3),
                        worker_peak_rss_mb=round(peak_rss_mb(), 1))
             return {"batch": row}
 
@@ -107,13 +109,15 @@ def stow(url: str, paths: list) -> None:
 
 
 def process_series(item: dict, started: StartedBodyJob, vol=None, read_s: float = 0.0,
-                   read_error: Optional[str] = None, attempt: int = 1) -> dict:
+                   read_error: Optional[str] = None, attempt: int = 1, read_cpu_s: float = 0.0) -> dict:
     """Read (unless `vol` is given), segment and write one series; returns its summary row, never raises.
 
+    `read_cpu_s`: CPU seconds the read took elsewhere (a Ray read task), counted in the row's cpu_seconds.
     `read_error`: the read already failed elsewhere (a Ray read task) with this text. A failed series is recorded
     in its folder's failed.json; a done one in result.json (under "batch").
     """
     t0 = time.perf_counter()  # for a failure's seconds; run() times the work after the read itself
+    cpu0 = time.process_time() - read_cpu_s
     read_before = read_s if vol is not None else 0.0
     row = base_row(item)
     row.update(attempt=attempt, node=platform.node(), worker_pid=os.getpid())
@@ -129,7 +133,7 @@ def process_series(item: dict, started: StartedBodyJob, vol=None, read_s: float 
                 vol = read_item(item)
                 read_s = time.perf_counter() - t
             stage = "segment"
-            started.run(item, vol, {"read": round(read_s * 1e3, 1)}, row, time.perf_counter())
+            started.run(item, vol, {"read": round(read_s * 1e3, 1)}, row, time.perf_counter(), cpu0)
         clear_failed(started.job.out, item["key"])
         return row
     except Exception as exc:  # noqa: BLE001 - a batch records every failure of a series and goes on

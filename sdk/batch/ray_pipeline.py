@@ -1,7 +1,11 @@
-"""The batch on Ray Data: series read in CPU tasks, segmented and written by a pool of actors that each load the
-model once.
+"""The batch on Ray Data: series segmented and written by a pool of actors that each load the model once, read
+either in Ray tasks ahead of them or by the actors themselves.
 
-    items --map(read_series_row, tasks)--> volumes --map_batches(SeriesWorker, actor pool)--> summary rows
+    read_stage="tasks":  items --map(read_series_row, tasks)--> volumes --map_batches(SeriesWorker, actors)--> rows
+    read_stage="actor":  items --map_batches(SeriesWorker, actors: read, segment, write)--> rows
+    read_stage="auto":   "tasks" for a DICOMweb source (network-bound retrieves overlap the segmentation),
+                         "actor" for a folder (a CPU-bound decode in a separate process only adds work: 30.6 s
+                         against 28.0 s for 84 series on 2 cores, benchmarks/bench_batch.py)
 
 Faults: a series that fails (corrupt, unreadable, wrong modality, unwritable) comes back as a "failed" row with
 its cause, from inside the task or actor, so Ray never sees it as an error. A worker process that dies (killed,
@@ -27,15 +31,17 @@ from .sources import read_item
 MAX_RETRIES = 3
 # Of each worker's CPU share, what the actor asks for; read tasks get the rest, so both always fit.
 ACTOR_CPUS, READ_CPUS = 0.75, 0.25
+READ_STAGES = ("auto", "tasks", "actor")
+_NO_READ = {"volume": b"", "read_s": 0.0, "read_cpu_s": 0.0, "read_error": ""}
 
 
 def read_series_row(row: dict, source_root: Optional[str]) -> dict:
-    """Ray task: read one series. Returns the row with "volume" (pickled Volume, b"" on failure), "read_s" and
-    "read_error" (its cause, worded as in the summary, "" when the read worked)."""
+    """Ray task: read one series. Returns the row with "volume" (pickled Volume, b"" on failure), "read_s" (wall),
+    "read_cpu_s" (CPU) and "read_error" (its cause, worded as in the summary, "" when the read worked)."""
     import warnings
 
     item = json.loads(row["item"])
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -43,7 +49,8 @@ def read_series_row(row: dict, source_root: Optional[str]) -> dict:
         blob, error = pickle.dumps(vol, protocol=pickle.HIGHEST_PROTOCOL), ""
     except Exception as exc:  # noqa: BLE001 - recorded as the series' failure
         blob, error = b"", clean_error(f"read: {type(exc).__name__}: {exc}", item, source_root)
-    return {"item": row["item"], "volume": blob, "read_s": time.perf_counter() - t, "read_error": error}
+    return {"item": row["item"], "volume": blob, "read_s": time.perf_counter() - t,
+            "read_cpu_s": time.process_time() - cpu, "read_error": error}
 
 
 class SeriesWorker:
@@ -60,12 +67,14 @@ class SeriesWorker:
 
     def __call__(self, batch: dict) -> dict:
         rows = []
-        for item_json, blob, read_s, read_error in zip(batch["item"], batch["volume"], batch["read_s"],
-                                                       batch["read_error"]):
+        if "volume" not in batch:  # read_stage "actor": this worker reads the series itself
+            batch = {"item": batch["item"], **{k: [v] * len(batch["item"]) for k, v in _NO_READ.items()}}
+        for item_json, blob, read_s, read_cpu_s, read_error in zip(
+                batch["item"], batch["volume"], batch["read_s"], batch["read_cpu_s"], batch["read_error"]):
             item = json.loads(item_json)
             vol = pickle.loads(blob) if len(blob) else None
             row = process_series(item, self.started, vol=vol, read_s=float(read_s), read_error=read_error or None,
-                                 attempt=attempt_number(self.job.out, item["key"]))
+                                 attempt=attempt_number(self.job.out, item["key"]), read_cpu_s=float(read_cpu_s))
             rows.append(json.dumps(row, default=str))
         return {"row": rows}
 
@@ -104,54 +113,97 @@ def quiet_ray_data():
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.max_errored_blocks = -1
-    ctx.max_tasks_in_flight_per_actor = 2  # a dead actor loses at most two queued series (both retried)
+    # Series queued per actor: 1 leaves an actor idle while the next is dispatched (84 series: 28.1 s against 22-24 s
+    # with 4, on 2 cores); a dead actor's queued series are all retried elsewhere.
+    ctx.max_tasks_in_flight_per_actor = 4
     for name in ("ray.data", "ray"):
         logging.getLogger(name).setLevel(logging.ERROR)
     return ctx
 
 
-def run_ray(source, job: BodyJob, address: Optional[str] = None, workers: Optional[int] = None,
-            retry_failed: bool = False, progress: bool = True,
-            on_row: Optional[Callable[[dict], None]] = None) -> BatchReport:
-    """Every series of `source` on Ray (a local instance unless `address`), `workers` actors (default: one per CPU
-    of the cluster). `on_row(row)` is called in the driver as each series finishes."""
-    import ray
-    import ray.data
+def resolve_read_stage(read_stage: str, source) -> str:
+    """"tasks" or "actor" for `read_stage` (see the module docstring) and the kind of `source`."""
+    from .sources import is_url
+
+    if read_stage not in READ_STAGES:
+        raise ValueError(f"read_stage must be one of {READ_STAGES}, got {read_stage!r}")
+    if read_stage == "auto":
+        return "tasks" if is_url(source) else "actor"
+    return read_stage
+
+
+def build_pipeline(ds, job: BodyJob, n_workers: int, read_stage: str, cluster_cpus: float):
+    """The Ray Data stages after `ds` (rows {"item": json}): reads (tasks or in the actors), then the actor pool.
+
+    Reading in the actors, each asks for one CPU (a share, when more workers than CPUs were asked for)."""
     from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
+    with warnings.catch_warnings():
+        # Retry limits have no named parameter in Ray 2.60-2.63 (pyproject pins below 2.64), only the deprecated
+        # **ray_remote_args; Ray's default, retrying forever, would loop on a poison series.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if read_stage == "tasks":
+            # At most one read per worker at a time: unbounded, they take every CPU before the actors start
+            # (8 reads at 0.25 CPU on 2 cores), and the first series finish late.
+            ds = ds.map(read_series_row, fn_kwargs={"source_root": job.source_root}, num_cpus=READ_CPUS,
+                        compute=TaskPoolStrategy(size=max(1, n_workers)), max_retries=MAX_RETRIES)
+        return ds.map_batches(worker_class(job), batch_size=1, batch_format="numpy",
+                              num_cpus=ACTOR_CPUS if read_stage == "tasks" else min(1.0, cluster_cpus / n_workers),
+                              compute=ActorPoolStrategy(size=n_workers), max_restarts=-1,
+                              max_task_retries=MAX_RETRIES)
+
+
+def run_ray(source, job: BodyJob, address: Optional[str] = None, workers: Optional[int] = None,
+            retry_failed: bool = False, progress: bool = True,
+            on_row: Optional[Callable[[dict], None]] = None, read_stage: str = "auto") -> BatchReport:
+    """Every series of `source` on Ray (a local instance unless `address`), `workers` actors (default: one per CPU
+    of the cluster), reads as `read_stage` says (module docstring). `on_row(row)` is called in the driver as
+    each series finishes."""
+    import ray
+    import ray.data
+
+    resolve_read_stage(read_stage, source)  # a bad value fails before Ray starts
+
     t0 = time.perf_counter()
-    modalities = job.start().modalities  # the model loads here once first: a bad model fails before any work
-    plan = plan_batch(source, job, modalities, retry_failed)
-    if not plan.todo:  # nothing left: no cluster needed
-        return close_books(job, plan, time.perf_counter() - t0, "ray", 0)
-    started_here = connect(address, workers if not address else None)
-    try:
-        n_workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        if plan.todo:
-            quiet_ray_data()
-            items = [{"item": json.dumps(item)} for item in plan.todo]
-            ds = ray.data.from_items(items, override_num_blocks=len(items))
-            with warnings.catch_warnings():
-                # Retry limits have no named parameter in Ray 2.60-2.63 (pyproject pins below 2.64), only the
-                # deprecated **ray_remote_args; Ray's default, retrying forever, would loop on a poison series.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                # Reads at most one per worker at a time: unbounded, they take every CPU before the actors start
-                # (8 reads at 0.25 CPU on 2 cores), and the first series finish late.
-                ds = ds.map(read_series_row, fn_kwargs={"source_root": job.source_root}, num_cpus=READ_CPUS,
-                            compute=TaskPoolStrategy(size=max(1, min(n_workers, len(items)))),
-                            max_retries=MAX_RETRIES)
-                ds = ds.map_batches(worker_class(job), batch_size=1, batch_format="numpy", num_cpus=ACTOR_CPUS,
-                                    compute=ActorPoolStrategy(size=min(n_workers, len(items))),
-                                    max_restarts=-1, max_task_retries=MAX_RETRIES)
-            bar, counts = progress_bar(len(plan.todo), f"batch {job.name}", progress), {}
+
+    def make_plan():
+        modalities = job.start().modalities  # the model loads here once first: a bad model fails before any work
+        return plan_batch(source, job, modalities, retry_failed)
+
+    started_here = False
+    if os.path.isdir(os.path.join(job.out, "series")):  # a rerun: maybe nothing is left, and no cluster is needed
+        plan = make_plan()
+        if not plan.todo:
+            return close_books(job, plan, time.perf_counter() - t0, "ray", 0)
+        started_here = connect(address, workers if not address else None)
+    else:  # a first run: list the source while Ray starts (seconds saved on every batch)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            planned = pool.submit(make_plan)
+            started_here = connect(address, workers if not address else None)
             try:
-                for out_row in ds.iter_rows():
-                    row = json.loads(out_row["row"])
-                    count_row(bar, counts, row)
-                    if on_row is not None:
-                        on_row(row)
-            finally:
-                bar.close()
+                plan = planned.result()
+            except BaseException:
+                if started_here:
+                    ray.shutdown()
+                raise
+    try:
+        cpus = float(ray.cluster_resources().get("CPU", 1))
+        n_workers = workers or max(1, int(cpus))
+        quiet_ray_data()
+        items = [{"item": json.dumps(item)} for item in plan.todo]
+        ds = ray.data.from_items(items, override_num_blocks=len(items))
+        ds = build_pipeline(ds, job, min(n_workers, len(items)), resolve_read_stage(read_stage, source), cpus)
+        bar, counts = progress_bar(len(plan.todo), f"batch {job.name}", progress), {}
+        try:
+            for out_row in ds.iter_rows():
+                row = json.loads(out_row["row"])
+                count_row(bar, counts, row)
+                if on_row is not None:
+                    on_row(row)
+        finally:
+            bar.close()
         return close_books(job, plan, time.perf_counter() - t0, "ray", n_workers,
                            lost_reason=f"lost: the worker processing it died {MAX_RETRIES + 1} times (crash, out of "
                                        "memory or node lost); rerun with --retry-failed to try again")

@@ -17,7 +17,8 @@ import os
 import pathlib
 from typing import Iterable, Optional
 
-SUMMARY_COLUMNS = ("series_uid", "study_uid", "modality", "slices", "files", "body_ml", "seconds", "status", "error",
+SUMMARY_COLUMNS = ("series_uid", "study_uid", "modality", "slices", "files", "body_ml", "seconds", "cpu_seconds", "status",
+                   "error",
                    "attempt", "node", "worker_pid", "worker_peak_rss_mb", "output")
 RESULT = "result.json"
 FAILED = "failed.json"
@@ -124,7 +125,7 @@ def write_summary(out, rows: list[dict]) -> list[str]:
     except ModuleNotFoundError:
         return paths
     types = {"slices": pa.int64(), "files": pa.int64(), "attempt": pa.int64(), "worker_pid": pa.int64(),
-             "body_ml": pa.float64(), "seconds": pa.float64(), "worker_peak_rss_mb": pa.float64()}
+             "body_ml": pa.float64(), "seconds": pa.float64(), "cpu_seconds": pa.float64(), "worker_peak_rss_mb": pa.float64()}
     columns = {c: pa.array([r.get(c) for r in rows], type=types.get(c, pa.string())) for c in SUMMARY_COLUMNS}
     table = pa.table(columns)
     paths.append(write_atomic(out / "summary.parquet", lambda tmp: pq.write_table(table, tmp), suffix=".parquet"))

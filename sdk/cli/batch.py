@@ -2,8 +2,10 @@
 
     radseg batch body --source FOLDER_OR_DICOMWEB_URL --out OUT [--address RAY_ADDRESS] [--workers N] [--stow]
 
-Series are read in Ray tasks and segmented by a pool of Ray actors that each load the model once; a local Ray
-instance on this machine's cores unless --address names a cluster (radseg installed on every node). Per series
+Series are segmented by a pool of Ray actors that each load the model once, and read in Ray tasks ahead of them
+(DICOMweb: retrieves overlap the work) or by the actors (folders; --read-stage); a local Ray instance on this
+machine's cores unless --address names a cluster (radseg installed on every node, --source folder and --out on
+storage every node sees). Per series
 OUT/series/<SeriesInstanceUID>/ holds seg.dcm (DICOM SEG), rtstruct.dcm (BODY as EXTERNAL), body.ply (outline
 points, LPS mm), montage.png and result.json, each written atomically, result.json last; OUT/summary.csv and
 summary.parquet hold one row per series (UID, modality, slices, body mL, seconds, status, error).
@@ -34,8 +36,8 @@ def register(sub) -> None:
                       help="a folder tree of DICOM files, or a DICOMweb root (http://host:8042/dicom-web)")
     body.add_argument("--out", required=True, metavar="OUT", help="output folder (a rerun into it resumes)")
     body.add_argument("--address", default=None, metavar="RAY_ADDRESS",
-                      help="Ray cluster to run on (host:6379, ray://host:10001, or 'auto'); default: a local "
-                           "instance on this machine's cores")
+                      help="Ray cluster to run on (its head's host:6379, or 'auto' for the one `ray start` began "
+                           "here); default: a local instance on this machine's cores")
     body.add_argument("--workers", type=positive_int, default=None, metavar="N",
                       help="segmenting actors (default: one per CPU of the cluster); each runs the model on one "
                            "thread")
@@ -46,6 +48,9 @@ def register(sub) -> None:
                       help="generate the UIDs anonymised series lack (else such series fail, saying so)")
     body.add_argument("--model", default="body", help="body model, bundled name or exported folder (default: body)")
     body.add_argument("--backend", default=None, help="inference backend (default: the best available)")
+    body.add_argument("--read-stage", choices=("auto", "tasks", "actor"), default="auto",
+                      help="where series are read: tasks (Ray tasks ahead of the actors), actor (by the segmenting "
+                           "actors), auto (default: tasks for DICOMweb, actor for a folder)")
     body.add_argument("--engine", choices=("ray", "loop"), default="ray",
                       help="ray (default) or loop: the same work one series after another in this process")
     body.add_argument("--json", action="store_true", help="print the run's report as JSON on stdout")
@@ -100,7 +105,8 @@ def _run(args, job):
             return run_loop(args.source, job, retry_failed=args.retry_failed)
         from radseg.batch.ray_pipeline import run_ray
 
-        return run_ray(args.source, job, address=args.address, workers=args.workers, retry_failed=args.retry_failed)
+        return run_ray(args.source, job, address=args.address, workers=args.workers, retry_failed=args.retry_failed,
+                       read_stage=args.read_stage)
     except DicomFileError as exc:
         raise InputError(f"--source {args.source}: {exc}", "give a folder that holds DICOM files") from None
     except ConnectionError as exc:

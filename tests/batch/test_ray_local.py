@@ -24,13 +24,15 @@ def ray_local():
     ray.shutdown()
 
 
-def test_good_and_corrupt_series(ray_local, batch_archive, tmp_path):
+@pytest.mark.parametrize("read_stage", ["actor", "tasks"])
+def test_good_and_corrupt_series(ray_local, batch_archive, tmp_path, read_stage):
     import radseg
     import radseg.dicom as rd
     from radseg.batch import BodyJob, read_summary, run_ray
 
     root, expected = batch_archive
-    report = run_ray(str(root), BodyJob(out=str(tmp_path), source_root=str(root)), progress=False)
+    report = run_ray(str(root), BodyJob(out=str(tmp_path), source_root=str(root)), progress=False,
+                     read_stage=read_stage)
     assert report.engine == "ray" and report.workers == 2
     assert report.listed == len(expected) and report.lost == 0
     check_outcomes(report.rows, root, expected)
