@@ -205,3 +205,16 @@ def test_seg_and_nifti_files_get_the_callers_umask_not_0600(volume, tmp_path):
         os.umask(old)
     assert os.stat(seg).st_mode & 0o777 == 0o644
     assert os.stat(nii).st_mode & 0o777 == 0o644
+
+
+def test_sources_with_an_empty_specific_character_set_get_a_seg(tmp_path):
+    # dcmqi's CT test series writes SpecificCharacterSet as present but empty, which highdicom refuses to read;
+    # empty means the default repertoire, so the SEG leaves it out, and the source headers stay as they were.
+    folder = shared_data("dcmqi", "data", "segmentations", "ct-3slice")
+    vol = radseg.dicom.read_series(folder)
+    assert any("SpecificCharacterSet" in h and not str(h.SpecificCharacterSet) for h in vol.source_headers)
+    mask = np.zeros(vol.shape, bool)
+    mask[:, 100:200, 150:260] = True
+    radseg.dicom.write_seg(vol, {"liver": mask}, tmp_path / "seg.dcm")
+    assert np.array_equal(radseg.dicom.read_seg(tmp_path / "seg.dcm", vol)["liver"], mask)
+    assert all("SpecificCharacterSet" in h for h in vol.source_headers)
