@@ -14,7 +14,8 @@ with ``pip install 'radseg[batch]'``.
 from .jobs import BodyJob, process_series
 from .records import SUMMARY_COLUMNS, read_summary
 from .runner import BatchReport, run_loop
-from .sources import list_dicomweb_series, list_folder_series, list_series_source
+from .listing import list_folder_series
+from .sources import list_dicomweb_series, list_series_source
 
 
 def run_ray(*args, **kwargs):

@@ -32,6 +32,10 @@ MAX_RETRIES = 3
 # Of each worker's CPU share, what the actor asks for; read tasks get the rest, so both always fit.
 ACTOR_CPUS, READ_CPUS = 0.75, 0.25
 READ_STAGES = ("auto", "tasks", "actor")
+# A folder of more files than this has its headers scanned on the cluster, LISTING_CHUNK files per Ray task
+# (opening every file is most of a listing's time; one driver reads about 1,000 headers a second).
+DISTRIBUTED_LISTING_FILES, LISTING_CHUNK = 20_000, 2_000
+LISTINGS = ("auto", "local", "ray")
 _NO_READ = {"volume": b"", "read_s": 0.0, "read_cpu_s": 0.0, "read_error": ""}
 
 
@@ -121,6 +125,45 @@ def quiet_ray_data():
     return ctx
 
 
+def list_folder_on_ray(root, modalities, files: list, chunk: int | None = None):
+    """`radseg.batch.listing.list_folder_series` with the header scan spread over Ray tasks (Ray connected)."""
+    import ray
+
+    from .listing import group_records, no_dicom_error, scan_headers
+
+    chunk = chunk or LISTING_CHUNK
+    scan = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(scan_headers)
+    refs = [scan.remote(files[i:i + chunk]) for i in range(0, len(files), chunk)]
+    records = [rec for part in ray.get(refs) for rec in part]
+    if not records:
+        raise no_dicom_error(root)
+    return group_records(root, records, modalities)
+
+
+def make_lister(listing: str, need_ray: Callable[[], None]):
+    """A `plan_batch` lister: a DICOMweb source as usual; a folder walked here and its headers scanned here or,
+    for `listing` "ray" (or "auto" past DISTRIBUTED_LISTING_FILES files), on the cluster (`need_ray()` first)."""
+    from .listing import group_records, no_dicom_error, scan_headers, walk_files
+    from .sources import is_url, list_dicomweb_series
+
+    if listing not in LISTINGS:
+        raise ValueError(f"listing must be one of {LISTINGS}, got {listing!r}")
+
+    def lister(source, modalities):
+        if is_url(source):
+            return list_dicomweb_series(source, modalities)
+        files = walk_files(source)
+        if listing == "ray" or (listing == "auto" and len(files) > DISTRIBUTED_LISTING_FILES):
+            need_ray()
+            return list_folder_on_ray(source, modalities, files)
+        records = scan_headers(files)
+        if not records:
+            raise no_dicom_error(source)
+        return group_records(source, records, modalities)
+
+    return lister
+
+
 def resolve_read_stage(read_stage: str, source) -> str:
     """"tasks" or "actor" for `read_stage` (see the module docstring) and the kind of `source`."""
     from .sources import is_url
@@ -153,41 +196,69 @@ def build_pipeline(ds, job: BodyJob, n_workers: int, read_stage: str, cluster_cp
                               max_task_retries=MAX_RETRIES)
 
 
-def run_ray(source, job: BodyJob, address: Optional[str] = None, workers: Optional[int] = None,
-            retry_failed: bool = False, progress: bool = True,
-            on_row: Optional[Callable[[dict], None]] = None, read_stage: str = "auto") -> BatchReport:
-    """Every series of `source` on Ray (a local instance unless `address`), `workers` actors (default: one per CPU
-    of the cluster), reads as `read_stage` says (module docstring). `on_row(row)` is called in the driver as
-    each series finishes."""
+def plan_and_connect(source, job: BodyJob, address, workers, retry_failed: bool, listing: str):
+    """(plan, whether this call started Ray). A first run lists the source while Ray starts; a rerun lists first
+    and starts nothing when everything is done (or when its listing needs the cluster, starts Ray for that)."""
+    import threading
+
     import ray
-    import ray.data
 
-    resolve_read_stage(read_stage, source)  # a bad value fails before Ray starts
+    ray_ready = threading.Event()
+    state = {"started_here": False}
 
-    t0 = time.perf_counter()
+    def connect_once():
+        if not ray_ready.is_set():
+            state["started_here"] = connect(address, workers if not address else None)
+            ray_ready.set()
 
-    def make_plan():
+    def make_plan(need_ray):
         modalities = job.start().modalities  # the model loads here once first: a bad model fails before any work
-        return plan_batch(source, job, modalities, retry_failed)
+        return plan_batch(source, job, modalities, retry_failed, lister=make_lister(listing, need_ray))
 
-    started_here = False
-    if os.path.isdir(os.path.join(job.out, "series")):  # a rerun: maybe nothing is left, and no cluster is needed
-        plan = make_plan()
-        if not plan.todo:
-            return close_books(job, plan, time.perf_counter() - t0, "ray", 0)
-        started_here = connect(address, workers if not address else None)
-    else:  # a first run: list the source while Ray starts (seconds saved on every batch)
+    try:
+        if os.path.isdir(os.path.join(job.out, "series")):
+            plan = make_plan(connect_once)
+            if not plan.todo:
+                if state["started_here"]:
+                    ray.shutdown()
+                return plan, False
+            connect_once()
+            return plan, state["started_here"]
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=1) as pool:
-            planned = pool.submit(make_plan)
-            started_here = connect(address, workers if not address else None)
+            planned = pool.submit(make_plan, ray_ready.wait)
             try:
-                plan = planned.result()
-            except BaseException:
-                if started_here:
-                    ray.shutdown()
-                raise
+                connect_once()
+            finally:
+                ray_ready.set()  # a lister waiting for Ray goes on (and fails there) if the connection failed
+            return planned.result(), state["started_here"]
+    except BaseException:
+        if state["started_here"]:
+            ray.shutdown()
+        raise
+
+
+def run_ray(source, job: BodyJob, address: Optional[str] = None, workers: Optional[int] = None,
+            retry_failed: bool = False, progress: bool = True,
+            on_row: Optional[Callable[[dict], None]] = None, read_stage: str = "auto",
+            listing: str = "auto") -> BatchReport:
+    """Every series of `source` on Ray (a local instance unless `address`), `workers` actors (default: one per CPU
+    of the cluster), reads as `read_stage` says (module docstring), a folder's headers scanned here or on the
+    cluster as `listing` says ("auto": on the cluster past DISTRIBUTED_LISTING_FILES files). `on_row(row)` is
+    called in the driver as each series finishes."""
+    import ray
+    import ray.data
+
+    resolve_read_stage(read_stage, source)  # bad values fail before Ray starts
+    make_lister(listing, lambda: None)
+
+    t0 = time.perf_counter()
+    plan, started_here = plan_and_connect(source, job, address, workers, retry_failed, listing)
+    if not plan.todo:  # nothing left (a rerun started no cluster for it)
+        if started_here:
+            ray.shutdown()
+        return close_books(job, plan, time.perf_counter() - t0, "ray", 0)
     try:
         cpus = float(ray.cluster_resources().get("CPU", 1))
         n_workers = workers or max(1, int(cpus))

@@ -55,11 +55,14 @@ class Plan:
     left_out: dict
 
 
-def plan_batch(source, job: BodyJob, modalities, retry_failed: bool = False) -> Plan:
-    """List the series of `source` (folder or DICOMweb URL) and split off those a previous run finished."""
+def plan_batch(source, job: BodyJob, modalities, retry_failed: bool = False, lister=None) -> Plan:
+    """List the series of `source` (folder or DICOMweb URL) and split off those a previous run finished.
+
+    `lister(source, modalities)` -> (series, left_out) replaces `list_series_source` (Ray lists on the cluster).
+    """
     if not is_url(source) and not os.path.isdir(os.fspath(source)):
         raise FileNotFoundError(f"--source {source}: not a folder (nor an http(s):// DICOMweb URL)")
-    items, left_out = list_series_source(source, modalities)
+    items, left_out = (lister or list_series_source)(source, modalities)
     todo, finished = split_todo(job.out, items, retry_failed)
     return Plan(items, todo, finished, left_out)
 

@@ -6,10 +6,9 @@ A series is a plain dict (a Ray Data row), so it travels between processes and m
      "source": "folder" | "dicomweb", "paths": [file paths] (folder) | "url": DICOMweb root (dicomweb),
      "private": [patient name, patient ID] (kept out of logs and error texts, see `redact`)}
 
-Folder listing reads only headers (pixel data deferred). Files are grouped by SeriesInstanceUID; files without one
-(anonymised) are grouped by the folder that holds them, so two UID-less series in two folders stay two series.
-Only the modalities the job segments are listed; `list_*` also return how many series of other modalities (the
-SEG and RTSTRUCT a batch stored back, SR, PR, ...) were left out.
+Folder listing (`radseg.batch.listing`) reads only headers (pixel data deferred). Only the modalities the job
+segments are listed; the listings also return how many series of other modalities (the SEG and RTSTRUCT a batch
+stored back, SR, PR, ...) were left out.
 """
 from __future__ import annotations
 
@@ -60,73 +59,6 @@ def redact(text: str, private: Iterable[str]) -> str:
         if value:
             text = re.sub(re.escape(value), "<redacted>", text, flags=re.IGNORECASE)
     return text
-
-
-def list_folder_series(root, modalities: Iterable[str]) -> tuple[list[dict], dict]:
-    """The image series under the folder `root`, searched recursively (hidden and tool folders skipped).
-
-    Returns (series, left_out): series dicts (module docstring) sorted by key, and {modality: count} of the series
-    of other modalities. Unreadable files are left to the read step, which reports them with their series.
-    Raises radseg.dicom.DicomFileError when the folder holds no DICOM file at all.
-    """
-    from radseg.dicom._records import collect_files, is_image, read_header
-    from radseg.dicom.errors import DicomFileError, require
-
-    require("pydicom")
-    root = os.fspath(root)
-    wanted = {m.upper() for m in modalities}
-    files, _ignored, _skipped = collect_files(root)
-    groups: dict[str, dict] = {}
-    unreadable: dict[str, list[str]] = defaultdict(list)
-    non_image: dict[str, str] = {}  # series of SEG, RTSTRUCT, SR, ... files: {series UID or folder: modality}
-    for path in files:
-        try:
-            ds = read_header(path)
-        except DicomFileError:
-            unreadable[os.path.dirname(path)].append(path)
-            continue
-        if not is_image(ds):
-            if not _sop_class(ds) and "Modality" not in ds:  # no SOP class, no modality: a damaged file, not a SEG
-                unreadable[os.path.dirname(path)].append(path)
-            else:
-                group = str(ds.get("SeriesInstanceUID", "") or "") or "folder:" + os.path.dirname(path)
-                non_image[group] = str(ds.get("Modality", "") or "?").upper()
-            continue
-        uid = str(ds.get("SeriesInstanceUID", "") or "")
-        folder = os.path.relpath(os.path.dirname(path), root)
-        group_id = uid if uid else "folder:" + folder
-        g = groups.get(group_id)
-        if g is None:
-            g = groups[group_id] = {
-                "key": series_key(uid, "folder:" + folder), "series_uid": uid,
-                "study_uid": str(ds.get("StudyInstanceUID", "") or ""),
-                "modality": str(ds.get("Modality", "") or "").upper(), "source": "folder", "paths": [],
-                "private": _private_values(ds)}
-        g["paths"].append(path)
-    # A file whose header cannot be read joins the series of its folder (or becomes one of its own), so the read
-    # step reports it as that series' failure instead of it vanishing from the batch.
-    by_folder = defaultdict(list)
-    for g in groups.values():
-        by_folder[os.path.dirname(g["paths"][0])].append(g)
-    for folder, paths in unreadable.items():
-        owners = by_folder.get(folder)
-        if owners and len(owners) == 1:
-            owners[0]["paths"].extend(paths)
-        else:
-            rel = os.path.relpath(folder, root)
-            groups["unreadable:" + rel] = {"key": series_key("", "unreadable:" + rel), "series_uid": "",
-                                          "study_uid": "", "modality": "", "source": "folder", "paths": paths,
-                                          "private": []}
-    series, left_out = [], defaultdict(int)
-    for modality in non_image.values():
-        left_out[modality] += 1
-    for g in groups.values():
-        if g["modality"] and g["modality"] not in wanted:
-            left_out[g["modality"]] += 1
-            continue
-        g["files"] = len(g["paths"])
-        series.append(g)
-    return sorted(series, key=lambda s: s["key"]), dict(left_out)
 
 
 def dicomweb_session():
@@ -187,6 +119,8 @@ def list_series_source(source: str, modalities: Iterable[str]) -> tuple[list[dic
     """`list_dicomweb_series` for an http(s) URL, else `list_folder_series`."""
     if is_url(source):
         return list_dicomweb_series(source, modalities)
+    from .listing import list_folder_series
+
     return list_folder_series(source, modalities)
 
 

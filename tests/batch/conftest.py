@@ -32,7 +32,7 @@ def batch_archive(tmp_path_factory):
 
 def folder_of_keys(root) -> dict:
     """{series key: the archive sub-folder that holds it}."""
-    from radseg.batch.sources import list_folder_series
+    from radseg.batch.listing import list_folder_series
 
     items, _ = list_folder_series(root, ["CT", "MR"])
     return {item["key"]: os.path.relpath(os.path.dirname(item["paths"][0]), root) for item in items}

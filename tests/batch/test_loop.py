@@ -20,7 +20,7 @@ pytest.importorskip("onnxruntime")
 
 import radseg.dicom as rd  # noqa: E402
 from radseg.batch import BodyJob, SUMMARY_COLUMNS, read_summary, run_loop  # noqa: E402
-from radseg.batch.sources import list_folder_series  # noqa: E402
+from radseg.batch.listing import list_folder_series  # noqa: E402
 from radseg.bench.archive import PATIENT_ID, PATIENT_NAME, add_faults, build_archive  # noqa: E402
 
 OUTPUT_FILES = ("seg.dcm", "rtstruct.dcm", "body.ply", "montage.png", "result.json")

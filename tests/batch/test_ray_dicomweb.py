@@ -44,7 +44,7 @@ def test_pacs_batch_with_stow(orthanc_module, batch_archive, tmp_path):
 
     import radseg.dicom as rd
     from radseg.batch import read_summary
-    from radseg.batch.sources import list_folder_series
+    from radseg.batch.listing import list_folder_series
 
     root, expected = batch_archive
     folders = folder_of_keys(root)

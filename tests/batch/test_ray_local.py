@@ -111,3 +111,28 @@ def test_rerun_skips_what_is_done(ray_local, batch_archive, tmp_path):
     third = run_ray(str(root), job, progress=False, retry_failed=True)
     faults = sum(1 for v in expected.values() if v != "done")
     assert third.failed == faults and third.done == 0
+
+
+def test_listing_on_the_cluster_is_the_local_listing(ray_local, batch_archive, tmp_path, monkeypatch):
+    import radseg.batch.ray_pipeline as pipeline
+    from radseg.batch import BodyJob, run_ray
+    from radseg.batch.listing import list_folder_series, walk_files
+
+    root, expected = batch_archive
+    files = walk_files(root)
+    local = list_folder_series(root, ["CT", "MR"])
+    spread = pipeline.list_folder_on_ray(root, ["CT", "MR"], files, chunk=7)  # several tasks, series split up
+    assert spread == local and len(files) > 14
+    monkeypatch.setattr(pipeline, "LISTING_CHUNK", 5)
+    report = run_ray(str(root), BodyJob(out=str(tmp_path), source_root=str(root)), progress=False, listing="ray")
+    check_outcomes(report.rows, root, expected)
+
+
+def test_bad_read_stage_or_listing_fails_before_any_work(tmp_path):
+    from radseg.batch import BodyJob, run_ray
+
+    with pytest.raises(ValueError, match="read_stage"):
+        run_ray(str(tmp_path), BodyJob(out=str(tmp_path / "out")), read_stage="fast")
+    with pytest.raises(ValueError, match="listing"):
+        run_ray(str(tmp_path), BodyJob(out=str(tmp_path / "out")), listing="everywhere")
+    assert not (tmp_path / "out").exists()

@@ -14,7 +14,8 @@ import pytest
 pydicom = pytest.importorskip("pydicom")
 
 import radseg.dicom as rd  # noqa: E402
-from radseg.batch.sources import list_folder_series, read_item, redact, series_key  # noqa: E402
+from radseg.batch.listing import list_folder_series
+from radseg.batch.sources import read_item, redact, series_key  # noqa: E402
 from radseg.dicom.synthetic import phantom, write_series  # noqa: E402
 
 CT_MR = ["CT", "MR"]
