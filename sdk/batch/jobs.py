@@ -61,10 +61,11 @@ class StartedBodyJob:
         self.job, self.model = job, model
         self.modalities = [m.upper() for m in model.modalities]
 
-    def run(self, item: dict, vol, timings: dict, row: dict, t0: float, cpu0: float) -> None:
+    def run(self, item: dict, vol, timings: dict, row: dict, t0: float, cpu0: float, stage: dict) -> None:
         """Segment the Volume `vol` of series `item` and write its folder, result.json (with `row`, completed
         here: status, seconds since `t0` plus the read, CPU seconds of this process since `cpu0` plus the read's)
-        last. Raises on any failure."""
+        last. ``stage["name"]`` says what it is doing (segment, write, stow), for the error of a failure.
+        Raises on any failure."""
         import numpy as np
 
         from radseg.body.outputs import body_volume_ml, write_body_outputs
@@ -78,6 +79,7 @@ class StartedBodyJob:
         if missing and ("SOPClassUID" in missing or not self.job.fill_missing_uids):
             raise ValueError(f"the images lack {', '.join(sorted(missing))}, which seg.dcm must reference; rerun "
                              "with --fill-missing-uids to generate them, or add them to the files")
+        stage["name"] = "segment"
         t = time.perf_counter()
         mask = self.model.segment(np.asarray(vol.array), spacing=vol.spacing, modality=modality)
         timings["segment"] = round((time.perf_counter() - t) * 1e3, 1)
@@ -87,6 +89,7 @@ class StartedBodyJob:
 
         def finish(written: dict) -> dict:
             if self.job.stow_url is not None:  # before result.json: a series is done once it is in the PACS
+                stage["name"] = "stow"
                 stow(self.job.stow_url, [written[k] for k in ("seg", "rtstruct") if k in written])
                 row["stowed"] = True
             row.update(status="done", seconds=round(time.perf_counter() - t0 + timings["read"] / 1e3, 3),
@@ -94,6 +97,7 @@ class StartedBodyJob:
                        worker_peak_rss_mb=round(peak_rss_mb(), 1))
             return {"batch": row}
 
+        stage["name"] = "write"
         write_body_outputs(vol, mask, folder, self.model, modality, True, self.job.fill_missing_uids, timings,
                            item["key"], formats=BATCH_FORMATS, before_result=finish)
 
@@ -121,7 +125,7 @@ def process_series(item: dict, started: StartedBodyJob, vol=None, read_s: float 
     read_before = read_s if vol is not None else 0.0
     row = base_row(item)
     row.update(attempt=attempt, node=platform.node(), worker_pid=os.getpid())
-    stage = "read"
+    stage = {"name": "read"}
     try:
         if read_error is not None:
             raise _ReadFailed(read_error)
@@ -132,12 +136,12 @@ def process_series(item: dict, started: StartedBodyJob, vol=None, read_s: float 
                 t = time.perf_counter()
                 vol = read_item(item)
                 read_s = time.perf_counter() - t
-            stage = "segment"
-            started.run(item, vol, {"read": round(read_s * 1e3, 1)}, row, time.perf_counter(), cpu0)
+            stage["name"] = "check"
+            started.run(item, vol, {"read": round(read_s * 1e3, 1)}, row, time.perf_counter(), cpu0, stage)
         clear_failed(started.job.out, item["key"])
         return row
     except Exception as exc:  # noqa: BLE001 - a batch records every failure of a series and goes on
-        text = str(exc) if isinstance(exc, _ReadFailed) else f"{stage}: {type(exc).__name__}: {exc}"
+        text = str(exc) if isinstance(exc, _ReadFailed) else f"{stage['name']}: {type(exc).__name__}: {exc}"
         row.update(status="failed", seconds=round(read_before + time.perf_counter() - t0, 3),
                    error=clean_error(text, item, started.job.source_root),
                    worker_peak_rss_mb=round(peak_rss_mb(), 1))

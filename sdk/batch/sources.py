@@ -77,7 +77,11 @@ def dicomweb_client(url: str, timeout: float = 120.0):
     require("dicomweb_client")
     from dicomweb_client import DICOMwebClient
 
-    return DICOMwebClient(url, session=dicomweb_session(), timeout=timeout)
+    client = DICOMwebClient(url, session=dicomweb_session(), timeout=timeout)
+    # Three tries 0.5 s and 1 s apart (the library's default, five tries up to 16 s apart, holds a worker for half a
+    # minute per series while a PACS is down); a series that still fails is recorded and redone by a rerun.
+    client.set_http_retry_params(retry=True, max_attempts=3, wait_exponential_multiplier=500)
+    return client
 
 
 def list_dicomweb_series(url: str, modalities: Iterable[str], page: int = 500) -> tuple[list[dict], dict]:

@@ -170,3 +170,25 @@ def test_retry_failed_redoes_the_failures(batch, tmp_path):
             assert row["attempt"] == 2, (folder, row)  # redone: a second attempt
     summary = read_summary(out)
     assert sum(r["status"] == "failed" for r in summary) == n_faults
+
+
+def test_a_failed_stow_leaves_the_series_not_done(tmp_path):
+    # The PACS refuses the connection (nothing listens on the port): the series is recorded as failed at the
+    # "stow" step, with no result.json, so a rerun redoes it.
+    from radseg.batch import BodyJob, run_loop
+    from radseg.bench.archive import build_archive
+
+    archive = tmp_path / "archive"
+    build_archive(archive, shared=None)
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    job = BodyJob(out=str(tmp_path / "out"), source_root=str(archive), stow_url=f"http://127.0.0.1:{port}/dicom-web")
+    report = run_loop(str(archive), job, progress=False)
+    assert report.failed == report.listed == 2 and report.done == 0
+    for row in report.rows:
+        assert row["error"].startswith("stow: ") and "ConnectionError" in row["error"], row["error"]
+        folder = tmp_path / "out" / row["output"]
+        assert (folder / "seg.dcm").exists() and not (folder / "result.json").exists()
