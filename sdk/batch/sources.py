@@ -45,7 +45,7 @@ def _private_values(ds) -> list[str]:
             if len(text) >= 2:
                 out.append(text)
                 out.extend(part for part in re.split(r"[\^ ]+", text) if len(part) >= 3)
-    return sorted(set(out), key=len, reverse=True)
+    return sorted(set(out), key=lambda v: (-len(v), v))  # longest first: parts after the whole
 
 
 def _sop_class(ds) -> str:
@@ -103,7 +103,7 @@ def list_dicomweb_series(url: str, modalities: Iterable[str], page: int = 500) -
             series.append({"key": series_key(uid, uid), "series_uid": uid,
                            "study_uid": _qido_value(item, "0020000D"), "modality": modality,
                            "files": int(_qido_value(item, "00201209") or 0), "source": "dicomweb", "url": url,
-                           "private": sorted(set(private), key=len, reverse=True)})
+                           "private": sorted(set(private), key=lambda v: (-len(v), v))})
         if len(found) < page:
             break
         offset += len(found)
