@@ -14,7 +14,7 @@ A series that cannot be read or segmented is recorded as failed with its cause a
 that dies has its series retried on another; a rerun of the same command skips the series already done (and
 those that failed, unless --retry-failed). --stow stores seg.dcm and rtstruct.dcm back to the DICOMweb server of
 --source (STOW-RS). Errors and logs name series by UID, never by patient. --engine loop does the same work in a
-plain loop in this process, without Ray.
+plain loop in this process, without Ray; --list only says what a run would do.
 
 Exit codes: 0 every series done; 1 some failed (summary.csv says which and why) or the batch could not run.
 """
@@ -53,7 +53,10 @@ def register(sub) -> None:
                            "actors), auto (default: tasks for DICOMweb, actor for a folder)")
     body.add_argument("--engine", choices=("ray", "loop"), default="ray",
                       help="ray (default) or loop: the same work one series after another in this process")
-    body.add_argument("--json", action="store_true", help="print the run's report as JSON on stdout")
+    body.add_argument("--list", action="store_true",
+                      help="only list the series and what a run would do with each (to do, done, failed), "
+                           "without Ray and without writing anything")
+    body.add_argument("--json", action="store_true", help="print the run's report (or --list's rows) as JSON")
     body.set_defaults(func=run_body)
     p.set_defaults(func=requires_action(p, "a job"))
 
@@ -75,6 +78,8 @@ def run_body(args) -> int:
     if not is_url(args.source) and not os.path.isdir(args.source):
         raise InputError(f"--source {args.source}: not a folder", "give a folder of DICOM files or an http(s):// "
                                                                   "DICOMweb root")
+    if args.list:
+        return _list(args)
     out = output_dir(args.out)
     job = BodyJob(out=str(out), model=args.model, backend=args.backend, threads=1 if args.engine == "ray" else None,
                   fill_missing_uids=args.fill_missing_uids, stow_url=args.source if args.stow else None,
@@ -92,6 +97,39 @@ def run_body(args) -> int:
     failed = [r for r in report.rows if r.get("status") == "failed"]
     _print_failures(failed)
     return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _list(args) -> int:
+    """--list: each series of --source with its status in --out (todo / done / failed), nothing written."""
+    import json
+    import os
+
+    from radseg.batch.jobs import BodyJob
+    from radseg.batch.records import base_row
+    from radseg.batch.runner import plan_batch
+    from radseg.dicom.errors import DicomFileError
+    from radseg.errors import EXIT_OK, InputError
+
+    job = BodyJob(out=os.path.abspath(args.out), model=args.model, backend=args.backend)
+    try:
+        plan = plan_batch(args.source, job, job.start().modalities, args.retry_failed)
+    except DicomFileError as exc:
+        raise InputError(f"--source {args.source}: {exc}", "give a folder that holds DICOM files") from None
+    rows, todo = [], {item["key"] for item in plan.todo}
+    for item in plan.items:
+        row = plan.finished.get(item["key"]) or base_row(item)
+        rows.append({"series_uid": item["series_uid"], "modality": item["modality"], "files": item.get("files"),
+                     "status": "todo" if item["key"] in todo else row["status"], "output": f"series/{item['key']}"})
+    if args.json:
+        print(json.dumps({"series": rows, "left_out": plan.left_out}, indent=2))
+        return EXIT_OK
+    for row in rows:
+        print(f"{row['status']:<7} {row['modality'] or '?':<3} {row['files'] or 0:>6} files  "
+              f"{row['series_uid'] or row['output']}")
+    counts = {k: sum(r["status"] == k for r in rows) for k in ("todo", "done", "failed")}
+    left = "".join(f", {n} {m} left out" for m, n in sorted(plan.left_out.items()))
+    print(f"{len(rows)} series: {counts['todo']} to do, {counts['done']} done, {counts['failed']} failed{left}")
+    return EXIT_OK
 
 
 def _run(args, job):

@@ -167,3 +167,22 @@ def test_loop_rerun_in_process_reports_all_done_before(capsys, archive, tmp_path
 
     for word in (PATIENT_NAME, PATIENT_ID):
         assert word.lower() not in (text + err).lower()
+
+
+def test_list_says_what_a_run_would_do_and_writes_nothing(capsys, archive, tmp_path):
+    pytest.importorskip("onnxruntime")
+    root, expected = archive
+    out = tmp_path / "out"
+    code, text, err = cli(capsys, "batch", "body", "--source", root, "--out", out, "--list", "--json")
+    assert code == 0, err
+    listed = json.loads(text)["series"]
+    assert len(listed) == len(expected) and {r["status"] for r in listed} == {"todo"}
+    assert not out.exists()
+    code, _, err = cli(capsys, "batch", "body", "--engine", "loop", "--source", root, "--out", out)
+    assert code == 1  # the faults
+    code, text, err = cli(capsys, "batch", "body", "--source", root, "--out", out, "--list", "--json")
+    statuses = sorted(r["status"] for r in json.loads(text)["series"])
+    faults = sum(1 for v in expected.values() if v != "done")
+    assert statuses == sorted(["done"] * (len(expected) - faults) + ["failed"] * faults)
+    code, text, err = cli(capsys, "batch", "body", "--source", root, "--out", out, "--list", "--retry-failed")
+    assert code == 0 and f"{len(expected)} series: {faults} to do, {len(expected) - faults} done, 0 failed" in text
