@@ -178,7 +178,9 @@ def resolve_read_stage(read_stage: str, source) -> str:
 def build_pipeline(ds, job: BodyJob, n_workers: int, read_stage: str, cluster_cpus: float):
     """The Ray Data stages after `ds` (rows {"item": json}): reads (tasks or in the actors), then the actor pool.
 
-    Reading in the actors, each asks for one CPU (a share, when more workers than CPUs were asked for)."""
+    Each worker's CPU share is one CPU, or less when more workers than CPUs were asked for (so that all of them
+    are placed); with read tasks the actor asks for ACTOR_CPUS of it and each read for READ_CPUS."""
+    share = min(1.0, cluster_cpus / n_workers)
     from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
     with warnings.catch_warnings():
@@ -188,10 +190,10 @@ def build_pipeline(ds, job: BodyJob, n_workers: int, read_stage: str, cluster_cp
         if read_stage == "tasks":
             # At most one read per worker at a time: unbounded, they take every CPU before the actors start
             # (8 reads at 0.25 CPU on 2 cores), and the first series finish late.
-            ds = ds.map(read_series_row, fn_kwargs={"source_root": job.source_root}, num_cpus=READ_CPUS,
+            ds = ds.map(read_series_row, fn_kwargs={"source_root": job.source_root}, num_cpus=READ_CPUS * share,
                         compute=TaskPoolStrategy(size=max(1, n_workers)), max_retries=MAX_RETRIES)
         return ds.map_batches(worker_class(job), batch_size=1, batch_format="numpy",
-                              num_cpus=ACTOR_CPUS if read_stage == "tasks" else min(1.0, cluster_cpus / n_workers),
+                              num_cpus=(ACTOR_CPUS if read_stage == "tasks" else 1.0) * share,
                               compute=ActorPoolStrategy(size=n_workers), max_restarts=-1,
                               max_task_retries=MAX_RETRIES)
 

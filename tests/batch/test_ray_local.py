@@ -136,3 +136,17 @@ def test_bad_read_stage_or_listing_fails_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="listing"):
         run_ray(str(tmp_path), BodyJob(out=str(tmp_path / "out")), listing="everywhere")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("read_stage", ["actor", "tasks"])
+def test_more_workers_than_cpus_all_start(ray_local, tmp_path, read_stage):
+    from radseg.batch import BodyJob, run_ray
+    from radseg.dicom.synthetic import phantom, write_series
+
+    root = tmp_path / "archive"
+    for k in range(4):
+        write_series(root / f"phantom_{k}", phantom((4, 64, 64), seed=k))
+    report = run_ray(str(root), BodyJob(out=str(tmp_path / "out")), workers=4, progress=False,
+                     read_stage=read_stage)
+    # Four actors on two CPUs: each asks for a share of a CPU, so all four are placed, and every series is done.
+    assert report.workers == 4 and report.done == 4
