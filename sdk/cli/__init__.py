@@ -27,7 +27,7 @@ from radseg.errors import (
 )
 
 # Subcommand modules, in the order `radseg --help` lists them.
-SUBCOMMANDS = ["segment", "eval", "train", "export", "bench", "dicom", "annotate", "body", "batch"]
+SUBCOMMANDS = ["segment", "eval", "train", "export", "bench", "dicom", "annotate", "body", "batch", "serve"]
 
 # Kept for the subcommand modules that import them from here.
 EXIT_MISSING_DEPENDENCY = EXIT_MISSING_EXTRA

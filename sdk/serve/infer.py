@@ -1,0 +1,99 @@
+"""What `POST /infer/{model}` computes: MONAI Label DeepGrow-style clicks in, a label volume out.
+
+Points arrive as MONAI Label sends them: lists of [x, y, z] voxel indices of the image as it is stored in NIfTI
+(x = column, y = row, z = slice: `radseg.dicom.to_nifti` writes the volume [slices, rows, cols] transposed so).
+
+    radseg_click         the clicks of one slice (the slice of the first foreground point; points on other
+                         slices are ignored and counted) -> that slice's mask, a label volume with only it set
+    radseg_propagation   the same slice's mask, propagated through the volume by the propagation model
+
+The label volume is uint8 [slices, rows, cols] (1 = structure) on the image's grid, returned as NIfTI.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+MODELS = {
+    "radseg_click": {"type": "deepgrow", "dimension": 2, "labels": {"structure": 1},
+                     "description": "radseg click model: foreground / background clicks on one slice -> its mask"},
+    "radseg_propagation": {"type": "deepgrow", "dimension": 3, "labels": {"structure": 1},
+                           "description": "radseg click model on one slice, then the propagation model through "
+                                          "the volume"},
+}
+
+
+class InferError(ValueError):
+    """A request that cannot be answered (bad points, unknown model); the message says why."""
+
+
+def parse_points(points, shape, name: str) -> list[tuple[int, int, int]]:
+    """[[x, y, z], ...] -> [(slice, row, col)], checked against `shape` [slices, rows, cols]."""
+    if points is None:
+        return []
+    if not isinstance(points, (list, tuple)):
+        raise InferError(f"{name} must be a list of [x, y, z] points, got {type(points).__name__}")
+    out = []
+    for p in points:
+        if not isinstance(p, (list, tuple)) or len(p) != 3 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in p):
+            raise InferError(f"{name}: each point must be [x, y, z] numbers, got {p!r}")
+        x, y, z = (int(round(float(v))) for v in p)
+        if not (0 <= z < shape[0] and 0 <= y < shape[1] and 0 <= x < shape[2]):
+            raise InferError(f"{name}: point {list(p)} is outside the image (x < {shape[2]}, y < {shape[1]}, "
+                             f"z < {shape[0]})")
+        out.append((z, y, x))
+    return out
+
+
+def slice_clicks(volume, foreground, background):
+    """(slice index, [(row, col, positive)], points ignored) for the slice of the first foreground point."""
+    shape = np.asarray(volume.array).shape
+    fg = parse_points(foreground, shape, "foreground")
+    bg = parse_points(background, shape, "background")
+    if not fg:
+        raise InferError("foreground: at least one [x, y, z] point is needed")
+    k = fg[0][0]
+    clicks = [(r, c, True) for s, r, c in fg if s == k] + [(r, c, False) for s, r, c in bg if s == k]
+    ignored = len(fg) + len(bg) - len(clicks)
+    return k, clicks, ignored
+
+
+def click_mask(click_model, volume, k: int, clicks) -> np.ndarray:
+    """The click model's mask of slice `k` for `clicks` [(row, col, positive)]: bool [rows, cols]."""
+    sp = tuple(float(v) for v in volume.spacing[1:])
+    session = click_model.start(np.asarray(volume.array)[k], spacing=sp, modality=volume.modality or "CT")
+    mask = None
+    for r, c, positive in clicks:
+        mask = session.click(r, c, positive=positive)
+    return np.asarray(mask, bool)
+
+
+def infer_label(model_name: str, volume, params: dict, click_model, propagation_model=None):
+    """(label uint8 [slices, rows, cols], result params) for `model_name` (see `MODELS`)."""
+    if model_name not in MODELS:
+        raise InferError(f"unknown model {model_name!r}; known: {', '.join(MODELS)}")
+    k, clicks, ignored = slice_clicks(volume, params.get("foreground"), params.get("background"))
+    mask2d = click_mask(click_model, volume, k, clicks)
+    label = np.zeros(np.asarray(volume.array).shape, np.uint8)
+    if model_name == "radseg_propagation":
+        if propagation_model is None:
+            raise InferError("the propagation model is not loaded on this server")
+        if mask2d.any():
+            run = propagation_model.start(np.asarray(volume.array), spacing=volume.spacing,
+                                          modality=volume.modality or "CT")
+            label[run.propagate(k, mask2d)] = 1
+    else:
+        label[k][mask2d] = 1
+    info = {"slice": k, "clicks": len(clicks), "ignored_points": ignored, "voxels": int(label.sum()),
+            "label_names": {"structure": 1}}
+    return label, info
+
+
+def nifti_bytes(volume, label) -> bytes:
+    """`label` on `volume`'s grid as .nii.gz bytes (the same geometry `radseg.dicom.write_nifti` writes)."""
+    import gzip
+
+    from radseg.dicom import to_nifti
+
+    img = to_nifti(volume, label)
+    return gzip.compress(img.to_bytes(), compresslevel=1)
