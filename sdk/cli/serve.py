@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--click-model", default="click", help="click model, bundled name or folder (default: click)")
     p.add_argument("--propagation-model", default="propagation",
                    help="propagation model, bundled name or folder (default: propagation)")
+    p.add_argument("--workers", type=whole_number(1), default=None, metavar="N",
+                   help="inferences at once (default: one per core); a request alone runs on all threads, "
+                        "requests side by side on one each")
     p.set_defaults(func=run)
 
 
@@ -46,9 +49,16 @@ def run(args) -> int:
     from radseg.serve import Datastore, create_app
 
     datastore = Datastore(args.data)
-    click = load_model(args.click_model, flag="--click-model")
+    import os
+
+    workers = args.workers or os.cpu_count() or 1
+    click = load_model(args.click_model, flag="--click-model")  # a request alone: all threads
     propagation = load_model(args.propagation_model, flag="--propagation-model")
-    app = create_app(datastore, click, propagation, token=args.token)
+    shared = None
+    if workers > 1:  # requests side by side: one thread each
+        shared = (load_model(args.click_model, threads=1, flag="--click-model"),
+                  load_model(args.propagation_model, threads=1, flag="--propagation-model"))
+    app = create_app(datastore, click, propagation, token=args.token, concurrency=workers, shared_models=shared)
     print(f"radseg serve: {len(datastore.images)} images from {args.data} on http://{args.host}:{args.port} "
           f"(MONAI Label endpoints /info/, /datastore/, /infer/)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)

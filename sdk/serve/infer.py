@@ -68,25 +68,42 @@ def click_mask(click_model, volume, k: int, clicks) -> np.ndarray:
     return np.asarray(mask, bool)
 
 
-def infer_label(model_name: str, volume, params: dict, click_model, propagation_model=None):
-    """(label uint8 [slices, rows, cols], result params) for `model_name` (see `MODELS`)."""
+class Inference:
+    """The answer to one request: `info` (result params) and `label()`, the label volume, made only when asked
+    (a JSON answer never allocates it)."""
+
+    def __init__(self, shape, k: int, mask2d, mask3d, info: dict):
+        self.shape, self.k, self.mask2d, self.mask3d, self.info = shape, k, mask2d, mask3d, info
+
+    def label(self) -> np.ndarray:
+        """uint8 [slices, rows, cols], 1 = structure."""
+        if self.mask3d is not None:
+            return self.mask3d.astype(np.uint8)
+        label = np.zeros(self.shape, np.uint8)
+        label[self.k][self.mask2d] = 1
+        return label
+
+
+def infer_label(model_name: str, volume, params: dict, click_model, propagation_model=None) -> Inference:
+    """The `Inference` of `model_name` (see `MODELS`) for the clicks in `params` on `volume`."""
     if model_name not in MODELS:
         raise InferError(f"unknown model {model_name!r}; known: {', '.join(MODELS)}")
     k, clicks, ignored = slice_clicks(volume, params.get("foreground"), params.get("background"))
     mask2d = click_mask(click_model, volume, k, clicks)
-    label = np.zeros(np.asarray(volume.array).shape, np.uint8)
+    shape = np.asarray(volume.array).shape
+    mask3d = None
     if model_name == "radseg_propagation":
         if propagation_model is None:
             raise InferError("the propagation model is not loaded on this server")
+        mask3d = np.zeros(shape, bool)
         if mask2d.any():
             run = propagation_model.start(np.asarray(volume.array), spacing=volume.spacing,
                                           modality=volume.modality or "CT")
-            label[run.propagate(k, mask2d)] = 1
-    else:
-        label[k][mask2d] = 1
-    info = {"slice": k, "clicks": len(clicks), "ignored_points": ignored, "voxels": int(label.sum()),
+            mask3d = np.asarray(run.propagate(k, mask2d), bool)
+    voxels = int(mask3d.sum()) if mask3d is not None else int(mask2d.sum())
+    info = {"slice": k, "clicks": len(clicks), "ignored_points": ignored, "voxels": voxels,
             "label_names": {"structure": 1}}
-    return label, info
+    return Inference(shape, k, mask2d, mask3d, info)
 
 
 def nifti_bytes(volume, label) -> bytes:
