@@ -50,12 +50,12 @@ def main(argv=None) -> int:
     import requests
 
     import radseg
-    from radseg.bench.archive import _chaos_series, build_archive
+    from radseg.bench.archive import write_chaos_series, build_archive
     from radseg.serve import Datastore
 
     folder = pathlib.Path(tempfile.mkdtemp(prefix="radseg-bench-serve-"))
     if (pathlib.Path(args.data) / "chaos_t2_mri").is_dir():
-        _chaos_series(pathlib.Path(args.data), folder, 1)
+        write_chaos_series(pathlib.Path(args.data), folder, 1)
     else:
         build_archive(folder, shared=None)
     store = Datastore(folder)

@@ -69,16 +69,15 @@ class StartedBodyJob:
         import numpy as np
 
         from radseg.body.outputs import body_volume_ml, write_body_outputs
-        from radseg.dicom import missing_uids
+        from radseg.dicom.uids import seg_uid_problem
 
         modality = (vol.modality or item.get("modality") or "").upper()
         if modality not in self.modalities:
             raise ValueError(f"modality {modality or 'missing'}: the {self.job.name} model segments "
                              f"{'/'.join(self.modalities)}")
-        missing = missing_uids(vol.source_headers)
-        if missing and ("SOPClassUID" in missing or not self.job.fill_missing_uids):
-            raise ValueError(f"the images lack {', '.join(sorted(missing))}, which seg.dcm must reference; rerun "
-                             "with --fill-missing-uids to generate them, or add them to the files")
+        problem = seg_uid_problem(vol.source_headers, self.job.fill_missing_uids)
+        if problem:
+            raise ValueError(f"{problem[0]}; {problem[1]}")
         stage["name"] = "segment"
         t = time.perf_counter()
         mask = self.model.segment(np.asarray(vol.array), spacing=vol.spacing, modality=modality)

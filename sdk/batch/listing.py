@@ -18,10 +18,27 @@ counted in `left_out`.
 from __future__ import annotations
 
 import os
+import re
 from collections import defaultdict
 from typing import Iterable, Sequence
 
-from .sources import _private_values, _sop_class, series_key
+from .sources import series_key
+
+
+def _private_values(ds) -> list[str]:
+    """Patient name, its parts and IDs of a header, as texts `radseg.batch.sources.redact` removes."""
+    out = []
+    for keyword in ("PatientName", "PatientID", "OtherPatientIDs", "PatientBirthName"):
+        value = ds.get(keyword)
+        if value is None:
+            continue
+        values = value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
+        for v in values:
+            text = str(v).strip()
+            if len(text) >= 2:
+                out.append(text)
+                out.extend(part for part in re.split(r"[\^ ]+", text) if len(part) >= 3)
+    return sorted(set(out), key=lambda v: (-len(v), v))  # longest first: parts after the whole
 
 
 def walk_files(root) -> list[str]:
@@ -41,6 +58,7 @@ def scan_headers(paths: Sequence[str], check_marker: bool = True) -> list[tuple]
     ("image", path, series_uid, study_uid, modality, private) for an image, ("other", path, series_uid, modality)
     for a non-image (SEG, RTSTRUCT, ...), ("unreadable", path) for a file whose header is damaged.
     """
+    from radseg.dicom._headers import meta_value
     from radseg.dicom._records import has_dicom_magic, is_image, read_header
     from radseg.dicom.errors import DicomFileError, require
 
@@ -59,7 +77,7 @@ def scan_headers(paths: Sequence[str], check_marker: bool = True) -> list[tuple]
         if is_image(ds):
             records.append(("image", path, uid, str(ds.get("StudyInstanceUID", "") or ""), modality,
                             _private_values(ds)))
-        elif not _sop_class(ds) and "Modality" not in ds:  # no SOP class, no modality: damaged, not a SEG
+        elif not meta_value(ds, "SOPClassUID") and "Modality" not in ds:  # no SOP class, no modality: damaged, not a SEG
             records.append(("unreadable", path))
         else:
             records.append(("other", path, uid, modality or "?"))

@@ -118,8 +118,7 @@ def close_books(job: BodyJob, plan: Plan, seconds: float, engine: str, workers: 
 def progress_bar(total: int, desc: str, enabled: bool):
     from radseg._progress import progress
 
-    bar = progress(total=total, unit="series", desc=desc, disable=not enabled)
-    return bar
+    return progress(total=total, unit="series", desc=desc, disable=not enabled)
 
 
 def count_row(bar, counts: dict, row: dict) -> None:

@@ -32,27 +32,6 @@ def series_key(series_uid: str, fallback: str) -> str:
     return "sha1-" + hashlib.sha1((uid or fallback).encode("utf-8", "replace")).hexdigest()[:24]
 
 
-def _private_values(ds) -> list[str]:
-    """Patient name and ID of a header, as texts to redact (empty ones left out)."""
-    out = []
-    for keyword in ("PatientName", "PatientID", "OtherPatientIDs", "PatientBirthName"):
-        value = ds.get(keyword)
-        if value is None:
-            continue
-        values = value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
-        for v in values:
-            text = str(v).strip()
-            if len(text) >= 2:
-                out.append(text)
-                out.extend(part for part in re.split(r"[\^ ]+", text) if len(part) >= 3)
-    return sorted(set(out), key=lambda v: (-len(v), v))  # longest first: parts after the whole
-
-
-def _sop_class(ds) -> str:
-    meta = getattr(ds, "file_meta", None)
-    return str(ds.get("SOPClassUID", "") or (meta.get("MediaStorageSOPClassUID", "") if meta is not None else ""))
-
-
 def redact(text: str, private: Iterable[str]) -> str:
     """`text` with every patient name, name part and ID in `private` replaced by "<redacted>"."""
     for value in private:

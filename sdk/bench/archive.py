@@ -77,7 +77,9 @@ def copy_series(files: list[str], dest, patient: Optional[tuple[str, str]] = Non
     return len(files)
 
 
-def _chaos_series(shared: pathlib.Path, dest: pathlib.Path, limit: Optional[int]) -> list[str]:
+def write_chaos_series(shared: pathlib.Path, dest: pathlib.Path, limit: Optional[int]) -> list[str]:
+    """Write the first `limit` (None: all) CHAOS T2 MR volumes of `shared` as DICOM series into `dest`; returns
+    their folder names ("chaos_t2_01_mr", ...)."""
     import nibabel as nib
 
     from radseg.dicom.synthetic import write_series
@@ -116,7 +118,7 @@ def build_archive(dest, shared=None, copies: int = 1, chaos: Optional[int] = Non
             copy_series(files, dest / folder)
             made[folder] = "done"
     if shared is not None and (shared / "chaos_t2_mri").is_dir():
-        made.update({name: "done" for name in _chaos_series(shared, dest, chaos)})
+        made.update({name: "done" for name in write_chaos_series(shared, dest, chaos)})
     return made
 
 

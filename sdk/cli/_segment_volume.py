@@ -99,18 +99,12 @@ def read_volume_input(path, series_uid=None):
 
 def _check_uids(vol, path, fill: bool) -> None:
     """Before any work: a DICOM series whose images lack the UIDs a SEG references needs --fill-missing-uids."""
-    import radseg.dicom as rd
+    from radseg.dicom.uids import seg_uid_problem
     from radseg.errors import InputError
 
-    missing = rd.missing_uids(vol.source_headers)
-    if "SOPClassUID" in missing:
-        raise InputError(f"--series {path}: {len(missing['SOPClassUID'])} of {len(vol.source_headers)} images have "
-                         "no SOPClassUID, so seg.dcm cannot reference them (and it cannot be generated)",
-                         "set SOPClassUID in the files (CT Image Storage is 1.2.840.10008.5.1.4.1.1.2)")
-    if missing and not fill:
-        raise InputError(f"--series {path}: the images lack {', '.join(sorted(missing))}, which seg.dcm must "
-                         "reference", "add --fill-missing-uids to generate them (warned about and recorded in "
-                                      "result.json), or add the UIDs to the files")
+    problem = seg_uid_problem(vol.source_headers, fill)
+    if problem:
+        raise InputError(f"--series {path}: {problem[0]}", problem[1])
 
 
 def _load_models(args):

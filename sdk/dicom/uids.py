@@ -22,7 +22,7 @@ volume's source headers and makes the volume adopt the result (see `write_seg`).
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Optional, Sequence
 
 from ..errors import RadsegWarning
 from ._headers import adopt_meta_uids, meta_value, set_element, set_meta_element
@@ -133,4 +133,20 @@ def adopt_generated_uids(volume, slice_sources: Sequence[int], product: str) -> 
     volume.frame_of_reference_uid = text(filled[0], "FrameOfReferenceUID")
     volume.generated_uids.update(generated)
     return filled
+
+
+def seg_uid_problem(datasets: Sequence, fill: bool) -> Optional[tuple]:
+    """(what is wrong, how to fix it) when a SEG of the series `datasets` cannot be written for lack of UIDs
+    (a SOPClassUID, which cannot be generated; or any other UID while `fill` is off), else None. One check for
+    `radseg segment --series` and `radseg batch`, which word the prefix themselves."""
+    missing = missing_uids(datasets)
+    if "SOPClassUID" in missing:
+        return (f"{len(missing['SOPClassUID'])} of {len(datasets)} images have no SOPClassUID, so seg.dcm cannot "
+                "reference them (and it cannot be generated)",
+                "set SOPClassUID in the files (CT Image Storage is 1.2.840.10008.5.1.4.1.1.2)")
+    if missing and not fill:
+        return (f"the images lack {', '.join(sorted(missing))}, which seg.dcm must reference",
+                "add --fill-missing-uids to generate them (warned about and recorded in result.json), or add the "
+                "UIDs to the files")
+    return None
 

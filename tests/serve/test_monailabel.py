@@ -37,9 +37,9 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve_data")
     build_archive(root, shared=None)
     if (SHARED_DATA / "chaos_t2_mri").is_dir():
-        from radseg.bench.archive import _chaos_series
+        from radseg.bench.archive import write_chaos_series
 
-        _chaos_series(SHARED_DATA, root, 1)
+        write_chaos_series(SHARED_DATA, root, 1)
     else:
         write_series(root / "phantom_ct", phantom((12, 96, 96)))
     return root
