@@ -79,7 +79,7 @@ if _EditableWheel is not None and hasattr(_EditableWheel, "_select_strategy"):
 setup(
     packages=_packages(),
     package_dir=ROOTS,
-    package_data={"radseg": ["models/*/*", "py.typed"]},
+    package_data={"radseg": ["models/*/*", "py.typed", "serve/static/*"]},
     ext_modules=[native],
     cmdclass=cmdclass,
 )

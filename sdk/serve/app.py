@@ -1,68 +1,107 @@
-"""The HTTP server of `radseg serve`: MONAI Label's endpoints over radseg's click and propagation models.
+"""The HTTP server of `radseg serve`: the viewer page, its session API, and MONAI Label's endpoints.
 
-    app = create_app(Datastore("data/"), click_model, propagation_model, token=None)
+    models = Models(click, propagation, body)            # ThreadAwareModel's over one Slots, or plain models
+    app = create_app(Datastore("data/"), models, slots=Slots(2), out_dir="data/labels", token=None)
 
-    GET  /info/                           name, version, labels, models (type "deepgrow"), datastore size
-    GET  /datastore/?output=all           the images by id (`Datastore.listing`)
+    GET  /                                the viewer page (`radseg/serve/static/`)
+    /api/...                              the viewer's editing sessions (`radseg.serve.session_api`)
+    GET  /info/                           MONAI Label: name, version, labels, models (type "deepgrow")
+    GET  /datastore/?output=all           MONAI Label: the images by id (`Datastore.listing`)
     POST /infer/{model}?image=ID[&output=image|json|all]
          multipart form field "params": JSON {"foreground": [[x, y, z], ...], "background": [...]}
          output=image: the label as .nii.gz; json: the result params; all (default, as MONAI Label): multipart
          with both (field "params" and a file "label.nii.gz"), which `monailabel.client` reads
 
-Requests above `max_request_bytes` get 413; with a `token`, every request needs ``Authorization: Bearer TOKEN``
-(401 otherwise). At most `concurrency` inferences run at once. Logs name image ids and models only.
+Requests above `max_request_bytes` get 413; with a `token`, every request but the page's own files needs
+``Authorization: Bearer TOKEN`` (401 otherwise; the page takes the token from its address, ``/#token=...``, which
+browsers do not send to the server). At most `slots.n` inferences run at once. Logs name image ids, models and
+the first characters of session ids only: never patient names or IDs.
 """
 from __future__ import annotations
 
 import json
 import logging
-import threading
+import pathlib
 import time
 
 # At module level: FastAPI reads the handlers' annotations (strings here) from this module's globals.
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 log = logging.getLogger("radseg.serve")
+STATIC = pathlib.Path(__file__).with_name("static")
 
 
-def create_app(datastore, click_model, propagation_model=None, token=None, max_request_bytes: int = 1 << 20,
-               concurrency: int = 1, shared_models=None):
+class Guard:
+    """ASGI middleware: the bearer token and the request size limit, before any handler runs. (A plain ASGI
+    wrapper, not Starlette's BaseHTTPMiddleware: that one costs about a millisecond a request and hides client
+    disconnects from the handlers.)"""
+
+    def __init__(self, app, token, max_request_bytes: int):
+        self.app, self.token, self.max_bytes = app, token, int(max_request_bytes)
+        self.expected = f"Bearer {token}".encode() if token is not None else None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or ())
+        path = scope.get("path", "")
+        public = path == "/" or path.startswith("/static/") or path == "/favicon.ico"
+        if self.expected is not None and not public and headers.get(b"authorization") != self.expected:
+            return await _refuse(send, 401, "a bearer token is required (Authorization: Bearer TOKEN)")
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return await _refuse(send, 413, f"request body over {self.max_bytes} bytes")
+        if length is None and headers.get(b"transfer-encoding"):
+            return await _refuse(send, 411, "send a Content-Length (chunked request bodies are not accepted)")
+        return await self.app(scope, receive, send)
+
+
+async def _refuse(send, status: int, detail: str):
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(datastore, models, slots=None, out_dir=None, token=None, max_request_bytes: int = 1 << 20,
+               session_ttl_s: float = 1800.0, max_sessions: int = 32):
+    """The ASGI app; see the module docstring. `models`: a `radseg.serve.editing.Models`; `out_dir`: where saved
+    SEG files go (None: a `labels` folder in the datastore's folder)."""
     import radseg
 
     from .infer import MODELS, InferError, infer_label, nifti_bytes
+    from .scheduling import Slots
+    from .session_api import build_router
+    from .sessions import SessionStore
 
-    app = FastAPI(title="radseg", version=radseg.__version__)
-    models = {k: v for k, v in MODELS.items() if k != "radseg_propagation" or propagation_model is not None}
-    # At most `concurrency` inferences at once (the rest queue): more than the cores, each with its own ONNX
-    # Runtime threads, only fight over them (16 clients: 60 requests/s unbounded against 82 with one at a time).
-    # A request alone uses `click_model` / `propagation_model` (all threads: the lowest latency); one that runs
-    # beside others uses `shared_models` = (click, propagation) on one thread each, when given.
-    slots = threading.BoundedSemaphore(max(1, int(concurrency)))
-    busy = {"n": 0}
-    busy_lock = threading.Lock()
+    slots = slots or Slots(1)
+    if out_dir is None:
+        if datastore.folder is None:
+            raise ValueError("out_dir is needed for a DICOMweb datastore")
+        out_dir = datastore.folder / "labels"
+    app = FastAPI(title="radseg", version=radseg.__version__, docs_url=None, redoc_url=None)
+    store = SessionStore(ttl_s=session_ttl_s, max_sessions=max_sessions)
+    app.state.sessions = store
+    app.include_router(build_router(datastore, store, models, slots, out_dir, datastore.dicomweb))
+    infer_models = {k: v for k, v in MODELS.items() if k != "radseg_propagation" or models.propagation is not None}
 
-    def models_for_now():
-        with busy_lock:
-            alone = busy["n"] == 0
-            busy["n"] += 1
-        if alone or shared_models is None:
-            return click_model, propagation_model
-        return shared_models
+    @app.get("/")
+    def page():
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if token is not None and request.headers.get("authorization") != f"Bearer {token}":
-            return JSONResponse({"detail": "a bearer token is required (Authorization: Bearer TOKEN)"}, 401)
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_request_bytes):
-            return JSONResponse({"detail": f"request body over {max_request_bytes} bytes"}, 413)
-        return await call_next(request)
+    @app.get("/static/{name}")
+    def static(name: str):
+        path = STATIC / name
+        # Only the page's own files: a name, never a path (no "..", no subfolders).
+        if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
+            return JSONResponse({"detail": f"no file {name!r}"}, 404)
+        return FileResponse(path, headers={"Cache-Control": "no-cache"})
 
     @app.get("/info/")
     def info():
         return {"name": "radseg", "version": radseg.__version__, "description": "radseg interactive segmentation",
-                "labels": ["structure"], "models": models, "trainers": {}, "strategies": {}, "scoring": {},
+                "labels": ["structure"], "models": infer_models, "trainers": {}, "strategies": {}, "scoring": {},
                 "datastore": {"total": len(datastore.images), "completed": 0}}
 
     @app.get("/datastore/")
@@ -72,8 +111,8 @@ def create_app(datastore, click_model, propagation_model=None, token=None, max_r
 
     @app.post("/infer/{model}")
     async def infer(model: str, request: Request, image: str = "", output: str = "all"):
-        if model not in models:
-            return JSONResponse({"detail": f"unknown model {model!r}; known: {', '.join(models)}"}, 404)
+        if model not in infer_models:
+            return JSONResponse({"detail": f"unknown model {model!r}; known: {', '.join(infer_models)}"}, 404)
         if image not in datastore:
             return JSONResponse({"detail": f"unknown image id {image!r}; GET /datastore/?output=all lists them"},
                                 404)
@@ -88,15 +127,10 @@ def create_app(datastore, click_model, propagation_model=None, token=None, max_r
             return JSONResponse({"detail": "the form field 'params' must be a JSON object"}, 422)
         from starlette.concurrency import run_in_threadpool
 
-        def compute():  # ONNX Runtime sessions and the BLAS cap are thread-safe: `concurrency` side by side
+        def compute():
             vol = datastore.volume(image)
-            with slots:
-                click, propagation = models_for_now()
-                try:
-                    return vol, infer_label(model, vol, params, click, propagation)
-                finally:
-                    with busy_lock:
-                        busy["n"] -= 1
+            with slots.hold():
+                return vol, infer_label(model, vol, params, models.click, models.propagation)
 
         t = time.perf_counter()
         try:  # off the event loop: other requests (info, listings) are answered meanwhile
@@ -113,12 +147,13 @@ def create_app(datastore, click_model, propagation_model=None, token=None, max_r
                             headers={"Content-Disposition": 'attachment; filename="label.nii.gz"'})
         return _multipart(result, body)
 
-    def _multipart(result: dict, body: bytes):
-        boundary = "radseg-" + format(time.time_ns(), "x")
-        parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"params\"\r\n"
-                 f"Content-Type: application/json\r\n\r\n{json.dumps(result)}\r\n".encode(),
-                 f"--{boundary}\r\nContent-Disposition: form-data; name=\"label\"; filename=\"label.nii.gz\"\r\n"
-                 "Content-Type: application/gzip\r\n\r\n".encode(), body, f"\r\n--{boundary}--\r\n".encode()]
-        return Response(b"".join(parts), media_type=f"multipart/form-data; boundary={boundary}")
+    return Guard(app, token, max_request_bytes)
 
-    return app
+
+def _multipart(result: dict, body: bytes):
+    boundary = "radseg-" + format(time.time_ns(), "x")
+    parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"params\"\r\n"
+             f"Content-Type: application/json\r\n\r\n{json.dumps(result)}\r\n".encode(),
+             f"--{boundary}\r\nContent-Disposition: form-data; name=\"label\"; filename=\"label.nii.gz\"\r\n"
+             "Content-Type: application/gzip\r\n\r\n".encode(), body, f"\r\n--{boundary}--\r\n".encode()]
+    return Response(b"".join(parts), media_type=f"multipart/form-data; boundary={boundary}")

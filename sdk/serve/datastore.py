@@ -1,6 +1,7 @@
-"""The images `radseg serve` offers: every CT / MR DICOM series and NIfTI volume of one folder, by id.
+"""The images `radseg serve` offers: every CT / MR DICOM series and NIfTI volume of one folder, or every CT / MR
+series of a DICOMweb server (QIDO-RS listing, WADO-RS retrieval), by id.
 
-Ids are the series' folder keys (`radseg.batch.sources.series_key`: the SeriesInstanceUID) for DICOM and
+Ids are the series' keys (`radseg.batch.sources.series_key`: the SeriesInstanceUID) for DICOM and
 "nifti-<sha1>" for NIfTI files; a request names an id, never a path, so nothing outside the folder can be
 reached. Volumes load on first use and stay in a cache bounded in bytes (least recently used out first).
 """
@@ -16,17 +17,38 @@ MODALITIES = ("CT", "MR")
 
 
 class Datastore:
-    """The images of `folder` (listed once, at start); `volume(id)` -> `radseg.dicom.Volume` (cached)."""
+    """The images of `folder`, or of the DICOMweb root `dicomweb` (listed once, at start); `volume(id)` ->
+    `radseg.dicom.Volume` (cached)."""
 
-    def __init__(self, folder, cache_bytes: int = 2 << 30):
+    def __init__(self, folder=None, cache_bytes: int = 2 << 30, dicomweb: str = None):
+        if (folder is None) == (dicomweb is None):
+            raise ValueError("give one of folder or dicomweb")
+        self.cache_bytes = int(cache_bytes)
+        self.images: dict[str, dict] = {}
+        self.dicomweb = dicomweb
+        self._cache: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+        if dicomweb is not None:
+            self.folder = None
+            self._list_dicomweb(dicomweb)
+        else:
+            self._list_folder(folder)
+
+    def _list_dicomweb(self, url: str) -> None:
+        from radseg.batch.sources import list_dicomweb_series
+
+        series, _ = list_dicomweb_series(url, MODALITIES)
+        for item in series:
+            self.images[item["key"]] = {"kind": "dicomweb", "item": item, "modality": item["modality"],
+                                        "name": f"{item['modality']} series {item['series_uid'][-12:]}"}
+
+    def _list_folder(self, folder) -> None:
         from radseg.batch.listing import list_folder_series
         from radseg.dicom.errors import DicomFileError
 
         self.folder = pathlib.Path(folder).resolve()
         if not self.folder.is_dir():
             raise FileNotFoundError(f"--data {folder}: not a folder")
-        self.cache_bytes = int(cache_bytes)
-        self.images: dict[str, dict] = {}
         try:
             series, _ = list_folder_series(self.folder, MODALITIES)
         except DicomFileError:
@@ -39,8 +61,6 @@ class Datastore:
                 rel = str(path.relative_to(self.folder))
                 key = "nifti-" + hashlib.sha1(rel.encode()).hexdigest()[:20]
                 self.images[key] = {"kind": "nifti", "paths": [str(path)], "modality": "", "name": rel}
-        self._cache: collections.OrderedDict = collections.OrderedDict()
-        self._lock = threading.Lock()
 
     def __contains__(self, image_id) -> bool:
         return image_id in self.images
@@ -54,7 +74,11 @@ class Datastore:
                 return self._cache[image_id]
         import radseg.dicom as rd
 
-        if entry["kind"] == "dicom":
+        if entry["kind"] == "dicomweb":
+            from radseg.batch.sources import read_item
+
+            vol = read_item(entry["item"])
+        elif entry["kind"] == "dicom":
             vol = rd.read_series(entry["paths"])
         else:
             vol = rd.read_nifti(entry["paths"][0])
@@ -71,7 +95,7 @@ class Datastore:
 
     def listing(self) -> dict:
         """What MONAI Label's ``GET /datastore/?output=all`` returns: {"total", "completed", "objects"}."""
-        objects = {key: {"image": {"ext": ".dcm" if e["kind"] == "dicom" else ".nii.gz",
+        objects = {key: {"image": {"ext": ".nii.gz" if e["kind"] == "nifti" else ".dcm",
                                    "info": {"name": e["name"], "modality": e["modality"]}},
                          "labels": {}} for key, e in self.images.items()}
         return {"name": "radseg", "total": len(objects), "completed": 0, "objects": objects}

@@ -6,26 +6,18 @@ requests 3D Slicer's MONAI Label plugin builds (multipart "params", output=image
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import SHARED_DATA
+from tests.serve.conftest import start_server
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install 'radseg[serve]')")
 pytest.importorskip("onnxruntime")
 requests = pytest.importorskip("requests")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -46,22 +38,9 @@ def data(tmp_path_factory):
 
 
 def _start(data, *extra, port=None):
-    port = port or _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "radseg", "serve", "--data", str(data), "--port", str(port),
-                             *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"radseg serve exited {proc.returncode}: {proc.stderr.read()[-2000:]}")
-        try:
-            headers = {"Authorization": f"Bearer {extra[extra.index('--token') + 1]}"} if "--token" in extra else {}
-            requests.get(url + "/info/", timeout=1, headers=headers)
-            return proc, url
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    proc.kill()
-    pytest.fail("radseg serve did not answer within 60 s")
+    token = extra[extra.index("--token") + 1] if "--token" in extra else None
+    rest = [a for i, a in enumerate(extra) if a != "--token" and (i == 0 or extra[i - 1] != "--token")]
+    return start_server("--data", str(data), *rest, port=port, token=token)
 
 
 @pytest.fixture(scope="module")
