@@ -5,7 +5,6 @@ skips what is done.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.batch.conftest import folder_of_keys, kill_leftovers, radseg_cli, short_tmpdir
-from tests.conftest import REPO
+from tests.conftest import orthanc_example
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install 'radseg[batch]')")
 pytest.importorskip("dicomweb_client")
@@ -21,14 +20,7 @@ pytest.importorskip("dicomweb_client")
 
 @pytest.fixture(scope="module")
 def orthanc_module():
-    spec = importlib.util.spec_from_file_location("radseg_example_orthanc", REPO / "examples" / "orthanc.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    try:
-        module.ensure_orthanc(timeout=900)
-    except module.OrthancUnavailable as exc:
-        pytest.skip(f"Orthanc cannot be installed on this machine: {exc}")
-    return module
+    return orthanc_example()
 
 
 def _run(url, out, ray_tmp, *extra):

@@ -4,7 +4,6 @@ Orthanc is installed with apt-get when missing (root); the tests skip, saying wh
 Each run starts a private Orthanc on a free loopback port with its own config and storage in a temporary folder,
 and must leave no process behind.
 """
-import importlib.util
 import json
 import os
 import pathlib
@@ -14,28 +13,16 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import REPO, SHARED_DATA, orthanc_example
 
 EXAMPLES = REPO / "examples"
 pytest.importorskip("dicomweb_client")
 pytest.importorskip("highdicom")
 
 
-def _orthanc_module():
-    spec = importlib.util.spec_from_file_location("radseg_example_orthanc", EXAMPLES / "orthanc.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def orthanc():
-    module = _orthanc_module()
-    try:
-        module.ensure_orthanc(timeout=900)
-    except module.OrthancUnavailable as exc:
-        pytest.skip(f"Orthanc cannot be installed on this machine: {exc}")
-    return module
+    return orthanc_example()
 
 
 def _alive(pid: int) -> bool:

@@ -6,12 +6,13 @@
 const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.hash.slice(1)).get("token");
 const STRUCTURE = [255, 64, 64, 120]; // RGBA of a structure pixel on the overlay canvas
-const BODY = [64, 200, 96, 60]; // RGBA of a body pixel (outside the structure)
+const BODY_EDGE = [64, 220, 96, 200]; // a body pixel on the outline (a 4-neighbour outside the body)
+const BODY_INSIDE = [64, 220, 96, 30]; // a body pixel inside the outline
 
 const view = {
   session: null, shape: null, spacing: null, modality: null, k: 0, window: { center: 40, width: 400 },
   autoWindow: null, pixels: new Map(), masks: { structure: new Map(), body: new Map() }, state: null,
-  clicks: {}, busy: 0, dragging: false, dragQueued: null, dragInFlight: false, lastClickAt: null,
+  clicks: {}, busy: 0, loading: 0, dragging: false, dragQueued: null, dragInFlight: false, lastClickAt: null,
 };
 window.radsegViewer = view; // for tests and for people poking at it from the console
 
@@ -33,9 +34,11 @@ async function api(method, path, body) {
   return { data, ms };
 }
 
+function showBusy() { document.body.dataset.busy = String(view.busy + view.loading); }
+
 async function busy(what, fn) {
   view.busy += 1;
-  document.body.dataset.busy = String(view.busy);
+  showBusy();
   setButtons();
   $("message").textContent = "";
   try {
@@ -44,7 +47,7 @@ async function busy(what, fn) {
     $("message").textContent = `${what}: ${e.message}`;
   } finally {
     view.busy -= 1;
-    document.body.dataset.busy = String(view.busy);
+    showBusy();
     setButtons();
   }
 }
@@ -98,8 +101,17 @@ async function goTo(k) {
   view.k = k;
   $("slice").value = String(k);
   document.body.dataset.slice = String(k);
-  await Promise.all([loadPixels(k), loadMask("structure", k), loadMask("body", k)]);
-  if (view.k === k) draw();
+  view.loading += 1; // counted in data-busy, so a test (or a person) can tell the slice is drawn
+  showBusy();
+  try {
+    await Promise.all([loadPixels(k), loadMask("structure", k), loadMask("body", k)]);
+    if (view.k === k) draw();
+  } catch (e) {
+    $("message").textContent = `slice ${k + 1}: ${e.message}`;
+  } finally {
+    view.loading -= 1;
+    showBusy();
+  }
 }
 
 async function loadPixels(k) {
@@ -137,8 +149,16 @@ function draw() {
   const over = octx.createImageData(cols, rows);
   const s = view.masks.structure.get(view.k), b = view.masks.body.get(view.k);
   if (s || b) {
+    const inBody = (i) => bit(b, i) === 1;
     for (let i = 0; i < rows * cols; i++) {
-      const color = s && bit(s, i) ? STRUCTURE : b && bit(b, i) ? BODY : null;
+      let color = null;
+      if (s && bit(s, i)) color = STRUCTURE;
+      else if (b && inBody(i)) {
+        const r = Math.floor(i / cols), c = i % cols;
+        const edge = r === 0 || c === 0 || r === rows - 1 || c === cols - 1 || !inBody(i - 1) || !inBody(i + 1) ||
+          !inBody(i - cols) || !inBody(i + cols);
+        color = edge ? BODY_EDGE : BODY_INSIDE;
+      }
       if (color) over.data.set(color, 4 * i);
     }
   }
