@@ -100,6 +100,12 @@ def run(args) -> int:
     log = logging.getLogger("radseg.serve")
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    import warnings
+
+    from radseg.errors import RadsegWarning
+
+    # The SDK's warnings reach the person at the page (each answer's "warnings"), not this server's console.
+    warnings.filterwarnings("ignore", category=RadsegWarning)
     shown = "localhost" if args.host in LOOPBACK else args.host
     print(f"radseg serve: {len(datastore.images)} images from {args.data or 'the DICOMweb server'}; open "
           f"http://{shown}:{args.port}/ (MONAI Label endpoints /info/, /datastore/, /infer/); SEG files go to {out}",

@@ -138,7 +138,7 @@ def create_app(datastore, models, slots=None, out_dir=None, token=None, max_requ
         except InferError as exc:
             return JSONResponse({"detail": str(exc)}, 422)
         result = dict(answer.info, latency_ms=round((time.perf_counter() - t) * 1e3, 1))
-        log.info("infer %s on %s: %d voxels in %.0f ms", model, image, result["voxels"], result["latency_ms"])
+        log.debug("infer %s on %s: %d voxels in %.0f ms", model, image, result["voxels"], result["latency_ms"])
         if output == "json":
             return result
         body = await run_in_threadpool(nifti_bytes, vol, answer.label())

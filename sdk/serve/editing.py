@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import warnings
 from typing import Callable, List, Optional
 
 import numpy as np
+
+
+NO_POSITIVE_CLICK = "no positive click on this slice yet: its mask stays as it was until one is added"
 
 
 class EditError(ValueError):
@@ -74,7 +76,14 @@ class Editing:
         self._clicks: dict = {}  # slice -> ClickSession
         self._run = None  # the PropagationRun, once propagated
         self._history: List[_Step] = []
-        self.last_warnings: List[str] = []
+        self.last_warnings: List[str] = []  # of the last click or drag
+        self.open_warnings: List[str] = [str(w) for w in (getattr(volume, "warnings", ()) or ())]
+        if self.modality == "CT":
+            from radseg.intensity import hounsfield_problem
+
+            problem = hounsfield_problem(self.array)
+            if problem:
+                self.open_warnings.append(f"{problem}: these look like raw stored pixel values, not HU")
 
     # ---- clicks ----------------------------------------------------------------------------------------------
     def click(self, k: int, row: float, col: float, positive: bool = True) -> np.ndarray:
@@ -86,7 +95,8 @@ class Editing:
             session = self.models.click.start(self.array[k], spacing=sp, modality=self.modality)
             self._clicks[k] = session
         old = self.structure[k].copy()
-        mask = self._warned(session.click, row, col, positive=bool(positive))
+        mask = self._checked(session.click, row, col, positive=bool(positive))
+        self.last_warnings = [] if any(c[2] for c in session.clicks) else [NO_POSITIVE_CLICK]
 
         def restore():
             session.undo()
@@ -101,7 +111,8 @@ class Editing:
             raise StateError("drag: the last action is not a click; click first, then drag while the button is held")
         k = next(iter(self._history[-1].old_slices))
         session = self._clicks[k]
-        mask = self._warned(session.move_last_click, row, col)
+        mask = self._checked(session.move_last_click, row, col)
+        self.last_warnings = [] if any(c[2] for c in session.clicks) else [NO_POSITIVE_CLICK]
         self._show_click_mask(k, session, mask)
         return k, self.structure[k].copy()
 
@@ -117,7 +128,7 @@ class Editing:
         if not self.structure[k].any():
             raise StateError(f"propagate: slice {k} has no mask; click on the structure on that slice first")
         run = model.start(self.array, spacing=self.spacing, modality=self.modality)
-        masks = self._warned(run.propagate, k, self.structure[k].copy(), progress=_progress(cancelled))
+        masks = self._checked(run.propagate, k, self.structure[k].copy(), progress=_progress(cancelled))
         if run.stopped.get("up", {}).get("reason") == "cancelled" or \
                 run.stopped.get("down", {}).get("reason") == "cancelled":
             raise Cancelled("propagate: the client went away; nothing was changed")
@@ -136,7 +147,7 @@ class Editing:
         if self._run is None:
             raise StateError("correct: nothing has been propagated yet; propagate from a seed slice first")
         run = self._run
-        masks = self._warned(run.correct, k, self.structure[k].copy(), progress=_progress(cancelled))
+        masks = self._checked(run.correct, k, self.structure[k].copy(), progress=_progress(cancelled))
         if cancelled is not None and cancelled.is_set():
             run.undo()
             raise Cancelled("correct: the client went away; nothing was changed")
@@ -155,7 +166,7 @@ class Editing:
             if cancelled is not None and cancelled.is_set():
                 raise Cancelled("body: the client went away; nothing was changed")
 
-        mask = self._warned(model.segment, self.array, spacing=self.spacing, modality=self.modality,
+        mask = self._checked(model.segment, self.array, spacing=self.spacing, modality=self.modality,
                             progress=progress)
         old = self.body_mask
 
@@ -246,19 +257,19 @@ class Editing:
             raise StateError(f"the {name} model is not loaded on this server")
         return model
 
-    def _warned(self, fn, *args, **kwargs):
-        """fn(*args, **kwargs), its warnings kept in `last_warnings` (shown by the page) and its ValueErrors /
-        TypeErrors (a point outside the slice, say) turned into EditError."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                out = fn(*args, **kwargs)
-            except (ValueError, TypeError) as exc:
-                if isinstance(exc, EditError):
-                    raise
-                raise EditError(str(exc)) from exc
-        self.last_warnings = [str(w.message) for w in caught]
-        return out
+    @staticmethod
+    def _checked(fn, *args, **kwargs):
+        """fn(*args, **kwargs), its ValueErrors / TypeErrors (a point outside the slice, say) as EditError.
+
+        Warnings are not caught here: `warnings.catch_warnings` swaps process-wide state and is not safe in a
+        server's threads. What the SDK would warn about is said by `open_warnings` and `last_warnings` instead.
+        """
+        try:
+            return fn(*args, **kwargs)
+        except EditError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise EditError(str(exc)) from exc
 
 
 def _progress(cancelled: Optional[threading.Event]):

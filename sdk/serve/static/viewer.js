@@ -89,6 +89,7 @@ async function openImage(id) {
     $("status").textContent = `${data.modality} ${slices} × ${rows} × ${cols}, opened in ${ms.toFixed(0)} ms`;
     syncWindowInputs();
     await goTo(Math.floor(slices / 2));
+    if (data.warnings.length) $("message").textContent = data.warnings.join(" ");
   });
 }
 
