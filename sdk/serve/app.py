@@ -9,8 +9,10 @@
     GET  /datastore/?output=all           MONAI Label: the images by id (`Datastore.listing`)
     POST /infer/{model}?image=ID[&output=image|json|all]
          multipart form field "params": JSON {"foreground": [[x, y, z], ...], "background": [...]}
-         output=image: the label as .nii.gz; json: the result params; all (default, as MONAI Label): multipart
-         with both (field "params" and a file "label.nii.gz"), which `monailabel.client` reads
+         (plus MONAI Label's "result_extension" .nii.gz | .nii | .nrrd, "result_dtype" uint8 | uint16,
+         "result_compress"); output=image: the label file; json: the result params; all (default, as MONAI
+         Label): multipart with both (field "params", and the file as field "image"), which
+         `monailabel.client` and OHIF's plugin read
 
 Requests above `max_request_bytes` get 413; with a `token`, every request but the page's own files needs
 ``Authorization: Bearer TOKEN`` (401 otherwise; the page takes the token from its address, ``/#token=...``, which
@@ -70,7 +72,7 @@ def create_app(datastore, models, slots=None, out_dir=None, token=None, max_requ
     SEG files go (None: a `labels` folder in the datastore's folder)."""
     import radseg
 
-    from .infer import MODELS, InferError, infer_label, nifti_bytes
+    from .infer import LABEL_FORMATS, MODELS, InferError, infer_label, label_bytes, label_format
     from .scheduling import Slots
     from .session_api import build_router
     from .sessions import SessionStore
@@ -127,6 +129,11 @@ def create_app(datastore, models, slots=None, out_dir=None, token=None, max_requ
             return JSONResponse({"detail": "the form field 'params' must be a JSON object"}, 422)
         from starlette.concurrency import run_in_threadpool
 
+        try:
+            ext, dtype, compress = label_format(params)
+        except InferError as exc:
+            return JSONResponse({"detail": str(exc)}, 422)
+
         def compute():
             vol = datastore.volume(image)
             with slots.hold():
@@ -141,19 +148,22 @@ def create_app(datastore, models, slots=None, out_dir=None, token=None, max_requ
         log.debug("infer %s on %s: %d voxels in %.0f ms", model, image, result["voxels"], result["latency_ms"])
         if output == "json":
             return result
-        body = await run_in_threadpool(nifti_bytes, vol, answer.label())
+        body = await run_in_threadpool(label_bytes, vol, answer.label(), ext, dtype, compress)
+        name = "label" + ext
         if output == "image":
-            return Response(body, media_type="application/gzip",
-                            headers={"Content-Disposition": 'attachment; filename="label.nii.gz"'})
-        return _multipart(result, body)
+            return Response(body, media_type=LABEL_FORMATS[ext],
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return _multipart(result, body, name, LABEL_FORMATS[ext])
 
     return Guard(app, token, max_request_bytes)
 
 
-def _multipart(result: dict, body: bytes):
+def _multipart(result: dict, body: bytes, filename: str, media_type: str):
+    """MONAI Label's answer to output=all: a form with the result params (field "params", JSON) and the label
+    file (field "image", as MONAI Label names it)."""
     boundary = "radseg-" + format(time.time_ns(), "x")
     parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"params\"\r\n"
              f"Content-Type: application/json\r\n\r\n{json.dumps(result)}\r\n".encode(),
-             f"--{boundary}\r\nContent-Disposition: form-data; name=\"label\"; filename=\"label.nii.gz\"\r\n"
-             "Content-Type: application/gzip\r\n\r\n".encode(), body, f"\r\n--{boundary}--\r\n".encode()]
+             f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{filename}\"\r\n"
+             f"Content-Type: {media_type}\r\n\r\n".encode(), body, f"\r\n--{boundary}--\r\n".encode()]
     return Response(b"".join(parts), media_type=f"multipart/form-data; boundary={boundary}")

@@ -7,7 +7,9 @@ Points arrive as MONAI Label sends them: lists of [x, y, z] voxel indices of the
                          slices are ignored and counted) -> that slice's mask, a label volume with only it set
     radseg_propagation   the same slice's mask, propagated through the volume by the propagation model
 
-The label volume is uint8 [slices, rows, cols] (1 = structure) on the image's grid, returned as NIfTI.
+The label volume is [slices, rows, cols] (1 = structure) on the image's grid, returned as NIfTI (.nii.gz by
+default) or NRRD, uint8 or uint16, as the request's params ask (`label_format`: OHIF's plugin asks for an
+uncompressed uint16 .nrrd, 3D Slicer's for .nii.gz).
 """
 from __future__ import annotations
 
@@ -106,11 +108,59 @@ def infer_label(model_name: str, volume, params: dict, click_model, propagation_
     return Inference(shape, k, mask2d, mask3d, info)
 
 
-def nifti_bytes(volume, label) -> bytes:
-    """`label` on `volume`'s grid as .nii.gz bytes (the same geometry `radseg.dicom.write_nifti` writes)."""
+#: What MONAI Label's clients may ask for in params: "result_extension" -> (media type, NRRD or not).
+LABEL_FORMATS = {".nii.gz": "application/gzip", ".nii": "application/octet-stream", ".nrrd": "application/octet-stream",
+                 ".seg.nrrd": "application/octet-stream"}
+LABEL_DTYPES = ("uint8", "uint16")
+
+
+def label_format(params: dict) -> tuple[str, str, bool]:
+    """(extension, dtype, compress) from a request's params, as MONAI Label reads them: "result_extension"
+    (default .nii.gz; OHIF's plugin asks for .nrrd), "result_dtype" (uint8 default, or uint16, which OHIF asks
+    for) and "result_compress" (gzip inside an NRRD file; default true)."""
+    ext = str(params.get("result_extension") or ".nii.gz").lower()
+    if not ext.startswith("."):
+        ext = "." + ext
+    if ext not in LABEL_FORMATS:
+        raise InferError(f"result_extension {ext!r} is not supported; use one of {', '.join(LABEL_FORMATS)}")
+    dtype = str(params.get("result_dtype") or "uint8").lower()
+    if dtype not in LABEL_DTYPES:
+        raise InferError(f"result_dtype {dtype!r} is not supported; use uint8 or uint16")
+    compress = params.get("result_compress", True)
+    if not isinstance(compress, bool):
+        raise InferError(f"result_compress must be true or false, got {compress!r}")
+    return ext, dtype, compress
+
+
+def label_bytes(volume, label, ext: str = ".nii.gz", dtype: str = "uint8", compress: bool = True) -> bytes:
+    """`label` ([slices, rows, cols]) on `volume`'s grid as the bytes of a `ext` file (see `label_format`)."""
     import gzip
 
+    data = np.asarray(label).astype(dtype)
+    if ext.endswith(".nrrd"):
+        return nrrd_bytes(volume, data, compress)
     from radseg.dicom import to_nifti
 
-    img = to_nifti(volume, label)
-    return gzip.compress(img.to_bytes(), compresslevel=1)
+    raw = to_nifti(volume, data).to_bytes()
+    return gzip.compress(raw, compresslevel=1) if ext == ".nii.gz" else raw
+
+
+def nrrd_bytes(volume, data: np.ndarray, compress: bool) -> bytes:
+    """An NRRD file (version 4) of `data` [slices, rows, cols] in the patient frame (LPS), as 3D Slicer and OHIF
+    read it: axes fastest first (column, row, slice), each axis's step in millimetres along its LPS direction."""
+    import gzip
+
+    d = np.asarray(volume.direction, np.float64)
+    sp = [float(v) for v in volume.spacing]
+    axes = [d[:, 2] * sp[2], d[:, 1] * sp[1], d[:, 0] * sp[0]]  # column, row, slice
+    vec = lambda v: "(" + ",".join(f"{float(x):.10g}" for x in v) + ")"  # noqa: E731
+    kind = {"uint8": "uint8", "uint16": "uint16"}[data.dtype.name]
+    header = ["NRRD0004", f"type: {kind}", "dimension: 3", "space: left-posterior-superior",
+              f"sizes: {data.shape[2]} {data.shape[1]} {data.shape[0]}",
+              "space directions: " + " ".join(vec(a) for a in axes), "kinds: domain domain domain",
+              "endian: little", f"encoding: {'gzip' if compress else 'raw'}",
+              f"space origin: {vec(np.asarray(volume.origin, np.float64))}"]
+    body = np.ascontiguousarray(data).astype(data.dtype.newbyteorder("<"), copy=False).tobytes()
+    if compress:
+        body = gzip.compress(body, compresslevel=1)
+    return ("\n".join(header) + "\n\n").encode("ascii") + body

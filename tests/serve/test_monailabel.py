@@ -127,11 +127,67 @@ def test_requests_as_slicer_builds_them(server, data):
     assert resp.status_code == 200 and resp.json()["clicks"] == 2
 
 
+def _form_parts(resp) -> dict:
+    """{field name: (filename, bytes)} of a multipart/form-data answer (parsed by the standard library)."""
+    import email.parser
+    import email.policy
+
+    raw = f"Content-Type: {resp.headers['content-type']}\r\n\r\n".encode() + resp.content
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
+    return {part.get_param("name", header="content-disposition"): (part.get_filename(), part.get_payload(decode=True))
+            for part in message.iter_parts()}
+
+
+def _read_nrrd(content: bytes, tmp_path):
+    """(data [slices, rows, cols], header) of NRRD bytes, read by pynrrd (an independent reader)."""
+    nrrd = pytest.importorskip("nrrd", reason="pynrrd is not installed (pip install pynrrd)")
+    path = tmp_path / "label.nrrd"
+    path.write_bytes(content)
+    data, header = nrrd.read(str(path))
+    return np.asarray(data).transpose(2, 1, 0), header
+
+
+def test_requests_as_ohif_builds_them_get_nrrd(server, data, tmp_path):
+    """OHIF's MONAI Label plugin: output=all, params with result_extension .nrrd, uint16, uncompressed; it takes
+    the label from the multipart answer and reads it as NRRD in the patient frame (LPS)."""
+    image, vol = _volume_image(server, data)
+    s, r, c = (n // 2 for n in vol.shape)
+    _, want2d, want3d = _sdk_masks(data, image, (c, r, s))
+    params = {"foreground": [[c, r, s]], "background": [], "result_extension": ".nrrd", "result_dtype": "uint16",
+              "result_compress": False, "restore_label_idx": False}
+    resp = requests.post(f"{server}/infer/radseg_propagation", params={"image": image, "output": "all"},
+                         files={"params": (None, json.dumps(params))},
+                         headers={"accept": "application/json, multipart/form-data"}, timeout=120)
+    assert resp.status_code == 200, resp.text
+    parts = _form_parts(resp)
+    assert json.loads(parts["params"][1])["voxels"] == int(want3d.sum())
+    filename, content = parts["image"]
+    assert filename == "label.nrrd" and b"encoding: raw" in content[:400]
+    label, header = _read_nrrd(content, tmp_path)
+    assert label.dtype == np.uint16 and np.array_equal(label.astype(bool), want3d) and want3d.any()
+    # The grid: index (col, row, slice) -> LPS millimetres, as the volume's own affine maps it.
+    assert header["space"] == "left-posterior-superior"
+    np.testing.assert_allclose(header["space origin"], vol.origin, atol=1e-6)
+    d, sp = np.asarray(vol.direction), vol.spacing
+    np.testing.assert_allclose(header["space directions"], [d[:, 2] * sp[2], d[:, 1] * sp[1], d[:, 0] * sp[0]],
+                               atol=1e-6)
+    # Compressed NRRD (gzip encoding) as a file on its own.
+    params.update(result_compress=True, result_dtype="uint8")
+    resp = requests.post(f"{server}/infer/radseg_click", params={"image": image, "output": "image"},
+                         files={"params": (None, json.dumps(params))}, timeout=120)
+    label, header = _read_nrrd(resp.content, tmp_path)
+    want = np.zeros(vol.shape, bool)
+    want[s] = want2d
+    assert header["encoding"] == "gzip" and label.dtype == np.uint8 and np.array_equal(label.astype(bool), want)
+
+
 @pytest.mark.parametrize("query,form,status,word", [
     ({"image": "../../etc/passwd"}, {"foreground": [[1, 1, 0]]}, 404, "unknown image"),
     ({"image": "IMAGE"}, {"foreground": [[9999, 1, 0]]}, 422, "outside"),
     ({"image": "IMAGE"}, {"background": [[1, 1, 0]]}, 422, "foreground"),
     ({"image": "IMAGE", "output": "dicom"}, {"foreground": [[1, 1, 0]]}, 422, "output"),
+    ({"image": "IMAGE"}, {"foreground": [[1, 1, 0]], "result_extension": ".mha"}, 422, "result_extension"),
+    ({"image": "IMAGE"}, {"foreground": [[1, 1, 0]], "result_dtype": "float32"}, 422, "result_dtype"),
 ])
 def test_bad_requests_get_a_clear_status(server, query, form, status, word):
     query = {k: (_image_id(server, "pydicom_ct") if v == "IMAGE" else v) for k, v in query.items()}
