@@ -64,6 +64,7 @@ def run(args) -> int:
         raise UsageError(f"--host {args.host} serves other machines: anyone who reaches it could read the images",
                          "add --token TOKEN (clients send Authorization: Bearer TOKEN), or --insecure on a trusted "
                          "network")
+    _check_port(args.host, args.port)
     if args.data is not None:
         input_path(args.data, "--data", kind="folder")
     elif not args.dicomweb.lower().startswith(("http://", "https://")):
@@ -80,8 +81,11 @@ def run(args) -> int:
     except OSError as exc:
         raise InputError(f"--dicomweb {args.dicomweb}: the server does not answer ({type(exc).__name__})",
                          "check the URL and that the PACS is running") from exc
+    from radseg._blas import hold_blas_cap
+
     workers = args.workers or os.cpu_count() or 1
     slots = Slots(workers)
+    hold_blas_cap(1)  # sessions run side by side in this process: keep numpy's BLAS on one thread throughout
 
     def both(name, flag):  # a request alone: all threads; requests side by side: one thread each
         fast = load_model(name, flag=flag)
@@ -112,3 +116,24 @@ def run(args) -> int:
           flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before the models load when the address cannot be bound (uvicorn would exit deep inside)."""
+    import socket
+
+    from radseg.errors import InputError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InputError(f"--host {host}: not an address of this machine ({exc.strerror})",
+                         "give an IP address or a name this machine resolves") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InputError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror})",
+                             "choose another --port, or stop what is using it") from exc

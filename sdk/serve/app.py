@@ -134,14 +134,10 @@ def create_app(datastore, models, slots=None, out_dir=None, token=None, max_requ
         except InferError as exc:
             return JSONResponse({"detail": str(exc)}, 422)
 
-        def compute():
-            vol = datastore.volume(image)
-            with slots.hold():
-                return vol, infer_label(model, vol, params, models.click, models.propagation)
-
         t = time.perf_counter()
         try:  # off the event loop: other requests (info, listings) are answered meanwhile
-            vol, answer = await run_in_threadpool(compute)
+            vol = await run_in_threadpool(datastore.volume, image)  # reading a series holds no inference slot
+            answer = await slots.run(infer_label, model, vol, params, models.click, models.propagation)
         except InferError as exc:
             return JSONResponse({"detail": str(exc)}, 422)
         result = dict(answer.info, latency_ms=round((time.perf_counter() - t) * 1e3, 1))

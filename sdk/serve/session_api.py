@@ -91,22 +91,20 @@ def build_router(datastore, store, models, slots, out_dir, dicomweb_url=None) ->
         return JSONResponse({"detail": str(exc)}, 409 if isinstance(exc, StateError) else 422)
 
     async def in_session(sid: str, work, request: Request = None):
-        """work(editing) in a worker thread, the session locked and an inference slot held; with `request`, a
-        client that disconnects sets the `cancelled` event work receives."""
-        from starlette.concurrency import run_in_threadpool
-
+        """work(editing) on an inference thread (`Slots.run`), the session locked; with `request`, a client that
+        disconnects sets the `cancelled` event work receives."""
         cancelled = threading.Event()
 
         def call():
-            with store.use(sid) as entry, slots.hold():
+            with store.use(sid) as entry:
                 return work(entry.editing, cancelled) if request is not None else work(entry.editing)
 
         t = time.perf_counter()
         try:
             if request is None:
-                out = await run_in_threadpool(call)
+                out = await slots.run(call)
             else:
-                out = await _watching(run_in_threadpool(call), request, cancelled)
+                out = await _watching(slots.run(call), request, cancelled)
         except (SessionGone, EditError, Cancelled) as exc:
             if isinstance(exc, Cancelled):
                 log.info("session %s: cancelled (the client went away)", sid[:6])

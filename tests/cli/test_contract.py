@@ -120,6 +120,16 @@ CASES = {
     "train: bad size": (lambda f: ["train", "click", "--size", "50", "--out", f / "tr"], 2, "train",
                         ["--size 50", "multiple of 16"]),
     "bench: bad repeat": (lambda f: ["bench", "--repeat", "zero"], 2, "bench", ["--repeat", "whole number"]),
+    "serve: no images": (lambda f: ["serve"], 2, "serve", ["--data", "--dicomweb", "required"]),
+    "serve: two sources": (lambda f: ["serve", "--data", f, "--dicomweb", "http://127.0.0.1:1/"], 2, "serve",
+                           ["not allowed with"]),
+    "serve: not a URL": (lambda f: ["serve", "--dicomweb", "ftp://pacs/"], 2, "serve", ["not an http(s) URL"]),
+    "serve: data is a file": (lambda f: ["serve", "--data", f / "a_file"], 1, "serve", ["not a folder"]),
+    "serve: bad port": (lambda f: ["serve", "--data", f, "--port", "70000"], 2, "serve", ["65535"]),
+    "serve: open to others": (lambda f: ["serve", "--data", f, "--host", "0.0.0.0"], 2, "serve",
+                              ["--token", "--insecure"]),
+    "serve: PACS down": (lambda f: ["serve", "--dicomweb", "http://127.0.0.1:9/dicom-web"], 1, "serve",
+                         ["does not answer", "PACS is running"]),
 }
 
 
@@ -180,10 +190,21 @@ def test_help_lists_the_exit_codes_and_only_what_exists():
     proc = run(["--help"])
     assert proc.returncode == 0
     for text in ("exit codes", "130 interrupted", "--debug", "segment", "eval", "export", "dicom",
-                 "propagation", "annotate", "body"):
+                 "propagation", "annotate", "body", "serve", "batch"):
         assert text in proc.stdout
     for absent in ("TensorRT", "Triton"):
         assert absent.lower() not in proc.stdout.lower()
+
+
+def test_serve_on_a_port_in_use_fails_before_loading_anything(files):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = run(["serve", "--data", files, "--port", port])
+    assert_one_line_error(proc, 1, "serve", f"--port {port}", "choose another --port")
 
 
 def test_interrupt_exits_130_with_one_line(files):

@@ -228,3 +228,29 @@ def test_wrapper_passes_manifest_task_and_modalities():
     assert model.task == "click"
     assert model.modalities == ("CT", "MR")
     assert model.slots.n == 1
+
+
+def test_run_awaits_the_call_on_an_inference_thread_holding_a_slot():
+    import asyncio
+
+    import pytest
+
+    slots = Slots(2)
+    seen = []
+
+    def work(x):
+        seen.append((threading.current_thread().name, slots.alone()))
+        if x == "bad":
+            raise ValueError("bad input")
+        return x * 2
+
+    async def main():
+        assert await slots.run(work, 21) == 42
+        with pytest.raises(ValueError, match="bad input"):
+            await slots.run(work, "bad")
+        return await asyncio.gather(*(slots.run(work, i) for i in range(6)))
+
+    assert asyncio.run(main()) == [0, 2, 4, 6, 8, 10]
+    assert all(name.startswith("radseg-infer") for name, _ in seen)
+    assert seen[0][1] is True  # alone: no other call was running
+    assert len({name for name, _ in seen}) <= 2  # n dedicated threads
