@@ -57,7 +57,8 @@ def resolve_model_dir(name_or_path: Union[str, os.PathLike]) -> pathlib.Path:
     raise ModelNotFoundError(text, bundled_names())
 
 
-def load(name_or_path: Union[str, os.PathLike] = "click", backend: Optional[str] = None, threads: Optional[int] = None):
+def load(name_or_path: Union[str, os.PathLike] = "click", backend: Optional[str] = None, threads: Optional[int] = None,
+         **backend_options):
     """Load a model for inference.
 
     Args:
@@ -66,6 +67,7 @@ def load(name_or_path: Union[str, os.PathLike] = "click", backend: Optional[str]
         backend: None picks ONNX Runtime CUDA > ONNX Runtime CPU (the first that works here); or name
             one of `radseg.backends.available_names()`.
         threads: CPU threads for CPU backends (None: the runtime's default).
+        backend_options: passed to the named backend (only with `backend`), e.g. a remote backend's ``url``.
 
     Returns:
         the task's model object, e.g. `radseg.click.session.ClickModel` for a click model; ``.backend`` names the
@@ -92,7 +94,7 @@ def load(name_or_path: Union[str, os.PathLike] = "click", backend: Optional[str]
         )
     if manifest.task not in _TASKS:
         raise ValueError(f"load: {folder} holds a {manifest.task!r} model; this radseg serves {sorted(_TASKS)}")
-    runtime = select_backend(folder, backend=backend, threads=threads)
+    runtime = select_backend(folder, backend=backend, threads=threads, options=backend_options)
     if manifest.input_name not in runtime.input_names or manifest.output_name not in runtime.output_names:
         raise ValueError(
             f"load: {folder}: manifest names input {manifest.input_name!r} / output {manifest.output_name!r} but "

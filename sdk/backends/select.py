@@ -56,13 +56,16 @@ def available_names() -> List[str]:
     return [n for n, _ in sorted(_REGISTRY.items(), key=lambda kv: -kv[1][0])]
 
 
-def select_backend(model_dir, backend: Optional[str] = None, threads: Optional[int] = None) -> Backend:
+def select_backend(model_dir, backend: Optional[str] = None, threads: Optional[int] = None,
+                   options: Optional[dict] = None) -> Backend:
     """Load the model in `model_dir` on the best backend that works here, or on the one the caller names.
 
     Args:
         model_dir: an exported model folder (model.onnx, manifest.json, optionally model.plan).
         backend: None for automatic selection, or one of `available_names()`.
         threads: CPU threads for CPU backends (None: the library default).
+        options: keyword arguments for the named backend's factory (e.g. ``url=`` for a remote one); only with a
+            named backend.
 
     Returns:
         the backend; ``.name`` is what runs, ``.refused`` maps every better backend that was refused to why.
@@ -74,11 +77,25 @@ def select_backend(model_dir, backend: Optional[str] = None, threads: Optional[i
         ModelFileError: the model file is missing or corrupt.
     """
     names = available_names()
+    options = dict(options or {})
+    if options and backend is None:
+        raise UsageError(f"backend options {sorted(options)} need a named backend",
+                         "pass backend=NAME with them (e.g. backend='triton', url=...)")
     if backend is not None:
         if backend not in _REGISTRY:
             raise UnknownBackendError(backend, names)
+        factory = _REGISTRY[backend][1]
+        if options:
+            import inspect
+
+            params = inspect.signature(factory).parameters
+            takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+            unknown = [k for k in options if k not in params and not takes_any]
+            if unknown:
+                raise UsageError(f"backend {backend!r} takes no option {', '.join(unknown)}",
+                                 f"leave {', '.join(unknown)} out for this backend")
         try:
-            chosen = _REGISTRY[backend][1](model_dir, threads=threads)
+            chosen = factory(model_dir, threads=threads, **options)
         except BackendUnavailable as exc:
             raise BackendRefusedError(backend, {backend: str(exc)}, model_dir) from exc
         chosen.refused = {}
