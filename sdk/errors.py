@@ -72,7 +72,7 @@ EXTRAS = {
     "onnxruntime": "cpu", "threadpoolctl": "cpu", "torch": "train", "onnx": "train", "matplotlib": "train",
     "tqdm": "train", "scipy": "train", "PIL": "train", "pydicom": "dicom", "highdicom": "dicom",
     "nibabel": "dicom", "dicomweb_client": "dicom", "pylibjpeg": "dicom", "cv2": "test", "skimage": "test",
-    "ray": "batch", "pyarrow": "batch", "fastapi": "serve", "uvicorn": "serve", "multipart": "serve", "edt": "bench", "fill_voids": "bench", "monai": "bench", "surface_distance": "bench",
+    "ray": "batch", "pyarrow": "batch", "openvino": "openvino", "tritonclient": "triton", "tensorrt": "tensorrt", "fastapi": "serve", "uvicorn": "serve", "multipart": "serve", "edt": "bench", "fill_voids": "bench", "monai": "bench", "surface_distance": "bench",
 }
 
 

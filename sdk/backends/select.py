@@ -1,4 +1,7 @@
-"""Choosing a backend: ONNX Runtime CUDA > ONNX Runtime CPU, unless the caller names one.
+"""Choosing a backend: TensorRT (a model.plan built on this machine; not yet verified on hardware) > ONNX Runtime
+CUDA > OpenVINO INT8 > ONNX Runtime CPU INT8 (the int8 variants only where the
+manifest records them validated, on a CPU with the int8 instructions they were measured on) > OpenVINO fp32 >
+ONNX Runtime CPU, unless the caller names one.
 
 Every backend is a factory ``factory(model_dir, threads) -> Backend`` registered under a name with a priority.
 A factory raises `BackendUnavailable` when it cannot run here (the reason is recorded in ``backend.refused``) and
@@ -102,14 +105,50 @@ def select_backend(model_dir, backend: Optional[str] = None, threads: Optional[i
         return chosen
     refused: Dict[str, str] = {}
     for name in names:
+        factory = _REGISTRY[name][1]
+        # A factory that takes `automatic` applies stricter rules when not named (a variant only where validated).
+        extra = {"automatic": True} if _accepts(factory, "automatic") else {}
         try:
-            chosen = _REGISTRY[name][1](model_dir, threads=threads)
+            chosen = factory(model_dir, threads=threads, **extra)
         except BackendUnavailable as exc:
             refused[name] = str(exc)
             continue
         chosen.refused = refused
         return chosen
     raise BackendRefusedError(None, refused, model_dir)
+
+
+def _accepts(factory: Factory, keyword: str) -> bool:
+    import inspect
+
+    try:
+        return keyword in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _int8(model_dir, threads=None, automatic: bool = False) -> Backend:
+    from .int8 import int8_factory
+
+    return int8_factory(model_dir, threads=threads, automatic=automatic)
+
+
+def _openvino(model_dir, threads=None, automatic: bool = False) -> Backend:
+    from .openvino import openvino_factory
+
+    return openvino_factory(model_dir, threads=threads, automatic=automatic)
+
+
+def _openvino_int8(model_dir, threads=None, automatic: bool = False) -> Backend:
+    from .openvino import openvino_int8_factory
+
+    return openvino_int8_factory(model_dir, threads=threads, automatic=automatic)
+
+
+def _tensorrt(model_dir, threads=None, device: int = 0) -> Backend:
+    from .tensorrt import tensorrt_factory
+
+    return tensorrt_factory(model_dir, threads=threads, device=device)
 
 
 def _ort(device: str) -> Factory:
@@ -122,5 +161,18 @@ def _ort(device: str) -> Factory:
     return factory
 
 
+register_backend("tensorrt", _tensorrt, priority=300)
 register_backend("onnxruntime-cuda", _ort("cuda"), priority=200)
+register_backend("openvino-int8", _openvino_int8, priority=170)
+register_backend("onnxruntime-cpu-int8", _int8, priority=150)
+register_backend("openvino", _openvino, priority=120)
 register_backend("onnxruntime-cpu", _ort("cpu"), priority=100)
+
+
+def _triton(model_dir, threads=None, **options) -> Backend:
+    from .triton import triton_factory
+
+    return triton_factory(model_dir, threads=threads, **options)
+
+
+register_backend("triton", _triton, priority=50)  # needs url=: refused (with the reason) in automatic selection

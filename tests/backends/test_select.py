@@ -23,7 +23,8 @@ def model_dir(tmp_path_factory):
 def test_default_order():
     names = available_names()
     assert names.index("onnxruntime-cuda") < names.index("onnxruntime-cpu")
-    assert "tensorrt" not in names  # no engine backend is offered until one exists
+    assert names.index("tensorrt") < names.index("onnxruntime-cuda") < names.index("onnxruntime-cpu-int8")
+    assert names.index("onnxruntime-cpu-int8") < names.index("onnxruntime-cpu")
 
 
 def test_automatic_selection_records_refusals(model_dir):
@@ -42,7 +43,7 @@ def test_named_backend(model_dir):
     be = select_backend(model_dir, backend="onnxruntime-cpu", threads=1)
     assert be.name == "onnxruntime-cpu" and be.refused == {}
     with pytest.raises(ValueError, match="one of") as info:
-        select_backend(model_dir, backend="openvino")
+        select_backend(model_dir, backend="no-such-engine")
     assert isinstance(info.value, select_mod.UnknownBackendError) and "onnxruntime-cpu" in info.value.names
 
 
