@@ -30,7 +30,8 @@ class ModelManifest:
         task: the model's task, e.g. "click".
         input_name / output_name: ONNX graph input and output names.
         input_size: working resolution S; the network sees [N, in_channels, S, S] float32.
-        in_channels: 3 for the click model (image, foreground guidance, background guidance).
+        in_channels: 3 for the click model (image, foreground guidance, background guidance), or 4 with the
+            mask before the click as well (`radseg.click.preprocess.make_input`).
         intensity: per modality ("CT", "MR"), how raw pixels map to the network's range (about [0, 1]):
             {"method": "window", "low": HU, "high": HU}: clip to [low, high], then (x - low) / (high - low);
             {"method": "percentile", "low": p, "high": p}: the same with the image's own p-th percentiles;

@@ -79,6 +79,9 @@ def register(sub) -> None:
     p.add_argument("--val-every", type=positive_float, default=None,
                    help="minutes between validation runs (click 8, propagation 10)")
     p.add_argument("--ckpt-every", type=positive_float, default=4.0, help="minutes between checkpoints (4)")
+    p.add_argument("--prev-mask", action="store_true",
+                   help="click: give the network the mask before each click as a 4th input (a corrective click "
+                        "refines it); with --init from a 3-input model the new input starts with zero weights")
     p.add_argument("--seed", type=int, default=4242, help="random seed (4242, the paper's)")
     p.set_defaults(func=run)
 
@@ -142,7 +145,7 @@ def run_click(args) -> int:
                       width=args.width, batch=args.batch, lr=args.lr, max_corrections=max_corrections,
                       bce_weight=args.bce_weight, threads=args.threads, val_every_min=args.val_every,
                       ckpt_every_min=args.ckpt_every, seed=args.seed, resume=args.resume, init=args.init,
-                      freeze_bn=args.freeze_bn)
+                      freeze_bn=args.freeze_bn, prev_mask=args.prev_mask)
     if args.init:  # a missing or foreign checkpoint: a one-line error before the data is loaded
         from radseg.training.click.train import load_checkpoint
 

@@ -140,7 +140,9 @@ def make_input(norm_image, clicks: Sequence[Click], mask, spacing, manifest: Mod
         spacing: (row_mm, col_mm).
         box: use this box instead of ``crop_box(...)`` (training jitters boxes).
     Returns:
-        (x float32 [1, 3, S, S] = image, foreground guidance, background guidance; the CropBox).
+        (x float32 [1, C, S, S], the CropBox). C = ``manifest.in_channels``: 3 = image, foreground guidance,
+        background guidance; 4 = those and the current mask (the mask before this click, 0 / 1, resampled into the
+        crop like the image; zeros when there is none), so a corrective click can refine it (RITM's input).
     """
     img = np.asarray(norm_image)
     if img.ndim != 2:
@@ -154,7 +156,16 @@ def make_input(norm_image, clicks: Sequence[Click], mask, spacing, manifest: Mod
     x = np.empty((1, int(manifest.in_channels), s, s), np.float32)
     x[0, 0] = resample_to_crop(img, box)
     x[0, 1:3] = encode_clicks(crop_clicks, s, float(manifest.guidance.get("sigma_px", 2.0)))
+    if x.shape[1] > PREV_MASK_CHANNEL:
+        if mask is None or not np.asarray(mask).any():
+            x[0, PREV_MASK_CHANNEL] = 0.0
+        else:
+            x[0, PREV_MASK_CHANNEL] = resample_to_crop(np.asarray(mask, np.float32), box)
     return x, box
+
+
+#: The input channel that holds the current mask, in models of 4 input channels.
+PREV_MASK_CHANNEL = 3
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------------

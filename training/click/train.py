@@ -60,6 +60,7 @@ class TrainConfig:
     init: str | None = None  # start from this checkpoint's (or exported model folder's) weights: fine-tuning
     freeze_bn: bool | None = None  # BatchNorm in eval mode throughout; None: on when `init` is a model folder
     log_every: int = 25
+    prev_mask: bool = False  # a 4th input channel with the mask before the click (started at zero from --init)
 
 
 # ---- data --------------------------------------------------------------------------------------------------------
@@ -281,6 +282,22 @@ def model_from_checkpoint(ckpt: dict) -> tuple[ClickUNet, ModelManifest]:
     return model.eval(), manifest
 
 
+def widen_inputs(init_state: dict, target_state: dict) -> dict:
+    """`init_state` fitted to `target_state`: a first convolution with more input channels than the initial one
+    gets zero weights for the new channels (a 3-channel model grown a previous-mask channel starts out as the same
+    network: the new input has no effect until training gives it one). Other mismatches are left for
+    `load_state_dict` to report."""
+    out = dict(init_state)
+    for key, w in init_state.items():
+        t = target_state.get(key)
+        if t is not None and w.ndim == 4 and t.ndim == 4 and w.shape[0] == t.shape[0] and w.shape[2:] == t.shape[2:] \
+                and w.shape[1] < t.shape[1]:
+            grown = torch.zeros_like(t)
+            grown[:, : w.shape[1]] = w
+            out[key] = grown
+    return out
+
+
 # ---- the loop ----------------------------------------------------------------------------------------------------
 def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: SliceBank | None = None,
           log=print, command: str | None = None) -> pathlib.Path:
@@ -293,12 +310,14 @@ def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: Slice
     out = pathlib.Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = default_click_manifest(cfg.size)
+    if cfg.prev_mask:
+        manifest = manifest.replace(in_channels=4)
     if train_bank is None:
         train_bank, val_bank = build_banks(cfg, manifest, log)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     freeze_bn = cfg.freeze_bn if cfg.freeze_bn is not None else bool(cfg.init and pathlib.Path(cfg.init).is_dir())
-    model = ClickUNet(3, cfg.width, freeze_bn=freeze_bn)
+    model = ClickUNet(manifest.in_channels, cfg.width, freeze_bn=freeze_bn)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -322,7 +341,7 @@ def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: Slice
         if int(init_manifest.model.get("width", 16)) != cfg.width or init_manifest.input_size != cfg.size:
             raise ValueError(f"--init {cfg.init}: width {init_manifest.model.get('width')} / size "
                              f"{init_manifest.input_size} differ from this run's {cfg.width} / {cfg.size}")
-        model.load_state_dict(init["model"])
+        model.load_state_dict(widen_inputs(init["model"], model.state_dict()))
         t = init_manifest.training
         init_summary = {"path": str(cfg.init), "steps": t.get("steps"), "samples_seen": t.get("samples_seen"),
                         "wall_minutes": t.get("wall_minutes"), "command": t.get("command"),
