@@ -15,7 +15,7 @@ Calibration and validation inputs come from the task's own session code on real 
 
 Agreement is measured on held-out inputs the calibration never saw: the int8 and fp32 masks of each network pass
 (Dice, after the sigmoid at 0.5) and the largest logit difference; for click models also the masks of whole
-sessions, both variants given the same clicks. `validated` is true when the mean mask Dice is >= `min_dice` and
+sessions, both variants given the same clicks, and for propagation models whole runs from the same seed. `validated` is true when the mean mask Dice is >= `min_dice` and
 the int8 pass is faster on this CPU (`speed`, one thread, medians); `radseg.backends` takes the variant
 automatically only then, and only on a CPU with the same int8 instructions (`cpu_isa`).
 """
@@ -244,9 +244,14 @@ def quantize_model(model_dir, data="../shared/data", calibration_cases: int = 48
         entry["agreement"]["sessions"] = click_session_agreement(folder, root, validation_cases)
         entry["validated"] = bool(entry["validated"] and
                                   entry["agreement"]["sessions"]["mask_dice_mean"] >= min_dice)
+    if task == "propagation":
+        from .quantize_cases import propagation_run_agreement
+
+        entry["agreement"]["runs"] = propagation_run_agreement(folder, root, 8)
+        entry["validated"] = bool(entry["validated"] and entry["agreement"]["runs"]["mask_dice_mean"] >= min_dice)
     on_openvino = openvino_entry(dst, fp32, held, name, min_dice, speed["fp32_pass_ms"])
     if on_openvino is not None:
-        if task == "click":
+        if task in ("click", "propagation"):  # the whole-session / whole-run check decides for both engines
             on_openvino["validated"] = bool(on_openvino["validated"] and entry["validated"])
         entry["openvino"] = on_openvino
     ov_fp32 = openvino_entry(src, fp32, held, name, min_dice, speed["fp32_pass_ms"], precision="fp32")

@@ -126,3 +126,31 @@ def click_session_agreement(model_dir, root, max_cases: int) -> dict:
     return {"clicks": int(len(d)), "mask_dice_mean": round(float(d.mean()), 5),
             "mask_dice_min": round(float(d.min()), 5), "gt_dice_fp32": round(float(np.mean(ref32)), 5),
             "gt_dice_int8": round(float(np.mean(ref8)), 5)}
+
+
+def propagation_run_agreement(model_dir, root, max_cases: int) -> dict:
+    """Whole propagation runs on held-out volumes, fp32 and int8 from the same reference seed slice: Dice of the
+    two runs' volumes (errors compound from slice to slice, and a stop may move, so this is stricter than a pass)."""
+    import radseg
+    from radseg.backends.int8 import INT8_FILE
+    from radseg.backends.onnxruntime import OnnxRuntimeBackend
+    from radseg.eval.click import dice_score
+    from radseg.eval.propagation import middle_slice
+    from radseg.propagation.session import PropagationModel
+    from radseg.training.data import btcv, chaos
+
+    fp32 = radseg.load(model_dir, backend="onnxruntime-cpu", threads=1)
+    int8 = PropagationModel(OnnxRuntimeBackend(os.path.join(os.fspath(model_dir), INT8_FILE), threads=1),
+                            fp32.manifest, fp32.path).warmup()
+    dices = []
+    for dataset, reader in (("btcv", btcv), ("chaos", chaos)):
+        for patient in _patients(fp32.manifest, root, dataset, "heldout")[:2]:
+            vol = reader.load(root, patient)
+            for label in sorted(set(np.unique(vol.labels)) - {0})[:max_cases]:
+                gt = vol.labels == label
+                k = middle_slice(gt)
+                a = fp32.start(vol.image, spacing=vol.spacing, modality=vol.modality).propagate(k, gt[k])
+                b = int8.start(vol.image, spacing=vol.spacing, modality=vol.modality).propagate(k, gt[k])
+                dices.append(dice_score(b, a))
+    d = np.asarray(dices)
+    return {"runs": int(len(d)), "mask_dice_mean": round(float(d.mean()), 5), "mask_dice_min": round(float(d.min()), 5)}

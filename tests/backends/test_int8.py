@@ -83,7 +83,13 @@ def test_bundled_models_carry_a_validated_int8_variant(task):
     folder = BUNDLED_DIR / task
     entry = json.loads((folder / "manifest.json").read_text())["variants"]["int8"]
     assert entry["file"] == INT8_FILE and sha256(folder / INT8_FILE) == entry["sha256"]
-    assert entry["validated"] and entry["agreement"]["mask_dice_mean"] >= 0.99 and entry["speed"]["speedup"] > 1
+    assert entry["agreement"]["mask_dice_mean"] >= 0.99 and entry["speed"]["speedup"] > 1
+    if task == "propagation":  # whole runs compound the per-pass error: below the bar, so never taken automatically
+        runs = entry["agreement"]["runs"]
+        assert entry["validated"] is (runs["mask_dice_mean"] >= 0.99) and not entry["validated"]
+        assert entry["openvino"]["validated"] is False
+        return
+    assert entry["validated"]
     if task == "click":
         sessions = entry["agreement"]["sessions"]
         assert sessions["mask_dice_mean"] >= 0.99 and abs(sessions["gt_dice_fp32"] - sessions["gt_dice_int8"]) < 0.005
