@@ -161,7 +161,7 @@ def test_masks_identical_to_local_onnxruntime(server, ct_slice, protocol):
     for a, b in zip(want, got):
         assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
     # the network's own answer, bit for bit (same ORT build, same thread count, raw FP32 bytes both ways)
-    x = np.random.default_rng(0).random((2, 3, 96, 96), dtype=np.float32)
+    x = np.random.default_rng(0).random((2, 4, 96, 96), dtype=np.float32)
     ref = local.runtime.run({"input": x})["logits"]
     out = remote.runtime.run({"input": x})["logits"]
     assert out.dtype == np.float32 and out.shape == (2, 1, 96, 96) and out.flags.writeable
@@ -172,7 +172,7 @@ def test_backend_reuses_one_connection_and_validates_feeds(server):
     b = triton_factory(CLICK_DIR, url=server[1], protocol="grpc")
     assert b._client() is b._client()
     with pytest.raises(ValueError, match="missing"):
-        b.run({"other": np.zeros((1, 3, 96, 96), np.float32)})
+        b.run({"other": np.zeros((1, 4, 96, 96), np.float32)})
     with pytest.raises(RuntimeError, match=rf"{MODEL_NAME}.*{server[1]}"):  # the server refuses a wrong shape
         b.run({"input": np.zeros((1, 3, 7, 7), np.float32)})
     b.close()
@@ -193,8 +193,8 @@ def test_unknown_model_is_refused_with_its_name(server, protocol):
 
 
 def test_mismatched_shapes_and_names_are_model_file_errors(server, tmp_path):
-    # the propagation manifest wants [N, 2, 96, 96]: the server's click model takes 3 channels
-    with pytest.raises(ModelFileError, match=r"input 'input' has shape \[-1, 3, -1, -1\].*\['N', 2, 96, 96\]"):
+    # the propagation manifest wants [N, 2, 96, 96]: the server's click model takes 4 channels
+    with pytest.raises(ModelFileError, match=r"input 'input' has shape \[-1, 4, -1, -1\].*\['N', 2, 96, 96\]"):
         radseg.load("propagation", backend="triton", url=server[0], model_name=MODEL_NAME)
     from radseg.manifest import ModelManifest
 

@@ -25,7 +25,7 @@ MODELS = REPO / "sdk" / "models"
 RUNNING = {"tensorrt_version": "10.3.0", "gpu_name": "NVIDIA L4", "compute_capability": "8.9"}
 
 
-@pytest.mark.parametrize("task, c, s, opt, top", [("click", 3, 96, 1, 4), ("propagation", 2, 96, 2, 8),
+@pytest.mark.parametrize("task, c, s, opt, top", [("click", 4, 96, 1, 4), ("propagation", 2, 96, 2, 8),
                                                    ("body", 1, 256, 8, 16)])
 def test_profile_shapes_from_bundled_manifests(task, c, s, opt, top):
     m = ModelManifest.from_json(MODELS / task / "manifest.json")
@@ -39,7 +39,7 @@ def test_engine_metadata_round_trips_through_the_manifest(tmp_path):
     m = ModelManifest.from_json(MODELS / "click" / "manifest.json")
     entry = engine_metadata(RUNNING, "fp16", profile_shapes(m), "model.onnx", "f" * 64, 2048,
                             built_at="2025-01-01T00:00:00Z")
-    assert entry["profile"] == {"input": {"min": [1, 3, 96, 96], "opt": [1, 3, 96, 96], "max": [4, 3, 96, 96]}}
+    assert entry["profile"] == {"input": {"min": [1, 4, 96, 96], "opt": [1, 4, 96, 96], "max": [4, 4, 96, 96]}}
     assert entry["file"] == "model.plan" and entry["built_by"].startswith("radseg ")
     entry["validation"] = {"max_abs_logit_diff": 0.01, "mask_dice_min": 0.999}
     m2 = m.replace(extra={**m.extra, "engines": {"tensorrt": entry}})

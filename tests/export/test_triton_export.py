@@ -35,7 +35,7 @@ def model_copy(tmp_path, task="click", plan=False, profile_max=None):
         (folder / "model.plan").write_bytes(b"not a real engine: the layout test only copies it")
         if profile_max is not None:
             manifest["engines"] = {"tensorrt": {"file": "model.plan", "profile": {
-                "input": {"min": [1, 3, 96, 96], "opt": [1, 3, 96, 96], "max": [profile_max, 3, 96, 96]}}}}
+                "input": {"min": [1, 4, 96, 96], "opt": [1, 4, 96, 96], "max": [profile_max, 4, 96, 96]}}}}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder
 
@@ -53,7 +53,7 @@ def test_click_repository_layout_and_config(tmp_path):
     assert (cfg.name, cfg.platform, cfg.max_batch_size) == ("radseg_click", "onnxruntime_onnx", 8)
     assert cfg.default_model_filename == "model.onnx"
     [inp], [out] = cfg.input, cfg.output
-    assert (inp.name, inp.data_type, list(inp.dims)) == ("input", model_config_pb2.TYPE_FP32, [3, 96, 96])
+    assert (inp.name, inp.data_type, list(inp.dims)) == ("input", model_config_pb2.TYPE_FP32, [4, 96, 96])
     assert (out.name, out.data_type, list(out.dims)) == ("logits", model_config_pb2.TYPE_FP32, [1, 96, 96])
     assert cfg.WhichOneof("scheduling_choice") == "dynamic_batching"
     assert list(cfg.dynamic_batching.preferred_batch_size) == [1, 2, 4, 8]
@@ -82,7 +82,7 @@ def test_options_cpu_instances_name_and_no_batching(tmp_path):
     tx.write_triton_repository("click", tmp_path, name="single", max_batch_size=0)
     cfg = parse(tmp_path / "single" / "config.pbtxt")
     # without batching the dims carry the batch axis themselves, and there is no batcher
-    assert cfg.max_batch_size == 0 and list(cfg.input[0].dims) == [-1, 3, 96, 96]
+    assert cfg.max_batch_size == 0 and list(cfg.input[0].dims) == [-1, 4, 96, 96]
     assert cfg.WhichOneof("scheduling_choice") is None
 
 
@@ -98,7 +98,7 @@ def test_tensorrt_plan_gets_its_own_model(tmp_path):
     assert (cfg.platform, cfg.default_model_filename) == ("tensorrt_plan", "model.plan")
     assert cfg.max_batch_size == 4  # capped at the engine profile's max batch, or Triton refuses to load it
     assert list(cfg.dynamic_batching.preferred_batch_size) == [1, 2, 4]
-    assert list(cfg.input[0].dims) == [3, 96, 96]
+    assert list(cfg.input[0].dims) == [4, 96, 96]
     assert cfg.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
     # tensorrt=False skips it; tensorrt=True without a plan is an error
     tx.write_triton_repository(folder, tmp_path / "onnx_only", tensorrt=False)

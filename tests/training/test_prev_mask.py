@@ -59,7 +59,7 @@ def test_the_sdk_runs_an_exported_4_input_model(tmp_path, tiny_bank):  # noqa: F
     manifest.to_json(folder / "manifest.json")
     loaded = radseg.load(folder, backend="onnxruntime-cpu")
     img = tiny_bank.images[0]
-    session = loaded.start(img, spacing=(1.0, 1.0), modality="CT")
+    session = loaded.start(img, spacing=(1.0, 1.0), modality="MR")  # the bank holds normalised values, not HU
     first = session.click(img.shape[0] // 2, img.shape[1] // 2)
     second = session.click(img.shape[0] // 2 + 3, img.shape[1] // 2, positive=False)
     assert first.shape == second.shape == img.shape
