@@ -21,7 +21,6 @@ automatically only then, and only on a CPU with the same int8 instructions (`cpu
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
@@ -30,6 +29,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from radseg.backends.base import sha256_file as sha256  # noqa: E402,F401  (one hash for every model file)
 from radseg.backends.int8 import INT8_FILE  # noqa: E402  (one name for the file, SDK and export)
 MIN_DICE = 0.99
 
@@ -186,14 +186,6 @@ def pass_speed(path: str, x: np.ndarray, input_name: str, threads: int = 1, repe
         sess.run(None, {input_name: x})
         times.append(time.perf_counter() - t)
     return float(np.median(times) * 1e3)
-
-
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def quantize_model(model_dir, data="../shared/data", calibration_cases: int = 48, validation_cases: int = 32,

@@ -261,7 +261,8 @@ def build_engine(model_dir, out_dir=None, fp16: bool = False, int8: bool = False
     missing model.onnx / model.int8.onnx, parse or build failure, validation over a tolerance), TensorRTMissing
     (a ModuleNotFoundError) when tensorrt or cuda-python is missing. UNVERIFIED ON HARDWARE past the refusals.
     """
-    from radseg.backends.tensorrt import PLAN_FILE, TensorRTBackend, sha256_file
+    from radseg.backends.base import sha256_file
+    from radseg.backends.tensorrt import PLAN_FILE, TensorRTBackend
     from radseg.load import resolve_model_dir
     from radseg.manifest import ModelManifest
 

@@ -6,6 +6,7 @@ new engine plugs in by implementing this protocol and registering a factory with
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Dict, Mapping, Protocol, runtime_checkable
 
 import numpy as np
@@ -67,3 +68,12 @@ def check_feeds(feeds: Mapping[str, np.ndarray], input_names: tuple, backend: st
             raise TypeError(f"{backend}.run: input {name!r} must be a numeric array, got dtype {a.dtype}")
         out[name] = np.ascontiguousarray(a, dtype=np.float32)
     return out
+
+
+def sha256_file(path) -> str:
+    """The hex SHA-256 of a model file (read in 1 MiB blocks), as manifests record engine and variant files."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -18,7 +18,6 @@ should go on to ONNX Runtime. Each message says how to rebuild the engine.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
@@ -27,7 +26,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .base import BackendUnavailable, check_feeds
+from .base import BackendUnavailable, check_feeds, sha256_file
 
 PLAN_FILE = "model.plan"
 MANIFEST_FILE = "manifest.json"
@@ -124,14 +123,6 @@ def batch_chunks(n: int, max_batch: int) -> List[Tuple[int, int]]:
     if max_batch < 1:
         raise ValueError(f"max_batch must be >= 1, got {max_batch}")
     return [(s, min(s + max_batch, n)) for s in range(0, n, max_batch)]
-
-
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _import_trt():
