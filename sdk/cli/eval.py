@@ -29,7 +29,10 @@ def register(sub) -> None:
     c.add_argument("--max-clicks", type=int, default=20, help="clicks per case; NoC is capped here (default 20)")
     c.add_argument("--btcv", default=None, help="comma-separated BTCV patients (default: the manifest's held-out ones)")
     c.add_argument("--chaos", default=None, help="comma-separated CHAOS patients (default: the manifest's held-out ones)")
-    c.add_argument("--no-unseen", action="store_true", help="skip the TotalSegmentator never-seen structures")
+    c.add_argument("--no-unseen", action="store_true", help="skip the structures the model never trained on")
+    c.add_argument("--no-more-anatomy", action="store_true",
+                   help="skip the MSD hippocampus, left-atrium and ITK-SNAP brain groups (only BTCV, CHAOS and "
+                        "TotalSegmentator)")
     c.add_argument("--backend", default=None, help="backend name (default: automatic)")
     c.add_argument("--threads", type=positive_int, default=None, help="CPU threads for the backend")
     c.add_argument("--json", action="store_true", help="print the summary JSON on stdout instead of the table")
@@ -137,6 +140,10 @@ def run_click(args) -> int:
     if not args.no_unseen and (root / "totalseg").is_dir():
         for modality in ("CT", "MR"):
             cases += datasets.totalseg_cases(root, modality, max_slices=args.max_slices)
+    if not args.no_more_anatomy:
+        trained = split["datasets"]
+        cases += [c for c in datasets.more_anatomy_cases(root, trained, max_slices=args.max_slices)
+                  if c.seen or not args.no_unseen]
     bar = progress(len(cases), unit="case", desc="eval click", disable=args.no_progress)
     t0 = time.perf_counter()
     results = evaluate(model, cases, max_clicks=args.max_clicks, progress=lambda r: bar.update(1))

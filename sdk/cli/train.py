@@ -72,8 +72,12 @@ def register(sub) -> None:
     p.add_argument("--max-corrections", type=int, default=None, help="click: most robot corrections per batch (5)")
     p.add_argument("--bce-weight", type=float, default=0.5, help="weight of BCE added to the soft Dice loss (0.5)")
     p.add_argument("--datasets", default=None, metavar="NAMES",
-                   help="propagation: which data sets to train on, comma-separated from btcv, chaos, hippocampus "
-                        "(all three)")
+                   help="which data sets to train on, comma-separated. click: from btcv, chaos, totalseg, "
+                        "hippocampus, la_heart, pyradiomics, body (all); propagation: from btcv, chaos, "
+                        "hippocampus (all three)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=None,
+                   help="click: precision of the forward passes (auto: bfloat16 autocast where the CPU runs it "
+                        "natively, else fp32; weights and optimiser stay fp32)")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch CPU threads (1: on a shared 2-core machine one thread measured faster than two)")
     p.add_argument("--val-every", type=positive_float, default=None,
@@ -86,17 +90,32 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def parse_datasets(text) -> tuple:
-    """"btcv,chaos" -> ("btcv", "chaos"); UsageError naming --datasets for an empty list or an unknown name."""
+def parse_datasets(text, known=None) -> tuple:
+    """"btcv,chaos" -> ("btcv", "chaos"); UsageError naming --datasets for an empty list or a name not in `known`
+    ({name: folder}; default the propagation task's)."""
     from radseg.errors import UsageError
 
+    known = PROPAGATION_DATASETS if known is None else known
     names = [t.strip().lower() for t in str(text).split(",") if t.strip()]
-    unknown = [n for n in names if n not in PROPAGATION_DATASETS]
+    unknown = [n for n in names if n not in known]
     if not names or unknown:
         what = f"unknown data set(s) {', '.join(map(repr, unknown))}" if unknown else "no data set named"
         raise UsageError(f"--datasets {text!r}: {what}",
-                         f"choose from {', '.join(PROPAGATION_DATASETS)}, separated by commas")
+                         f"choose from {', '.join(known)}, separated by commas")
     return tuple(dict.fromkeys(names))
+
+
+def _check_folders(data, datasets, known) -> None:
+    """InputError naming the folders under --data that the chosen data sets need and that are missing."""
+    import pathlib
+
+    from radseg.errors import InputError
+
+    missing = [f"{folder}/" for name, folder in known.items()
+               if name in datasets and not (pathlib.Path(data) / folder).is_dir()]
+    if missing:
+        raise InputError(f"--data {data}: has no {', '.join(missing)}",
+                         "give the shared data folder with --data, or leave those data sets out of --datasets")
 
 
 def _defaults(args) -> None:
@@ -120,13 +139,11 @@ def run(args) -> int:
     if args.dataset is not None:
         raise UsageError("--dataset is for the body task", f"leave it out of `radseg train {args.task}`")
     if args.task == "propagation":
-        for flag, value in (("--max-corrections", args.max_corrections), ("--freeze-bn", args.freeze_bn)):
+        for flag, value in (("--max-corrections", args.max_corrections), ("--freeze-bn", args.freeze_bn),
+                            ("--precision", args.precision)):
             if value is not None:
                 raise UsageError(f"{flag} is for the click task", "leave it out of `radseg train propagation`")
         return run_propagation(args)
-    if args.datasets is not None:
-        raise UsageError("--datasets is for the propagation task",
-                         "leave it out of `radseg train click` (it trains on BTCV and CHAOS)")
     return run_click(args)
 
 
@@ -138,6 +155,10 @@ def run_click(args) -> int:
     if max_corrections < 0:
         raise UsageError(f"--max-corrections {max_corrections}: must be 0 or more")
     input_path(args.data, "--data", kind="folder")
+    from radseg.training.data.anatomy import CLICK_DATASETS
+
+    datasets = parse_datasets(args.datasets, CLICK_DATASETS) if args.datasets is not None else tuple(CLICK_DATASETS)
+    _check_folders(args.data, datasets, CLICK_DATASETS)
     output_dir(args.out)
     from radseg.training.click.train import TrainConfig, train
 
@@ -145,14 +166,20 @@ def run_click(args) -> int:
                       width=args.width, batch=args.batch, lr=args.lr, max_corrections=max_corrections,
                       bce_weight=args.bce_weight, threads=args.threads, val_every_min=args.val_every,
                       ckpt_every_min=args.ckpt_every, seed=args.seed, resume=args.resume, init=args.init,
-                      freeze_bn=args.freeze_bn, prev_mask=args.prev_mask)
+                      freeze_bn=args.freeze_bn, prev_mask=args.prev_mask, datasets=datasets,
+                      precision=args.precision or "auto")
     if args.init:  # a missing or foreign checkpoint: a one-line error before the data is loaded
         from radseg.training.click.train import load_checkpoint
 
         try:
-            load_checkpoint(args.init)
+            init = load_checkpoint(args.init)
         except (FileNotFoundError, ValueError) as exc:
             raise InputError(f"--init {args.init}: {exc}") from exc
+        if int(init["manifest"].get("in_channels", 3)) == 4 and not cfg.prev_mask:
+            # a model that already takes the mask before the click keeps that input: dropping it is no fine-tune
+            cfg.prev_mask = True
+            print(f"--init {args.init} takes the mask before the click as a 4th input: training with --prev-mask",
+                  flush=True)
     train(cfg, log=lambda msg: print(msg, flush=True), command=_command())
     return 0
 
@@ -195,11 +222,7 @@ def run_propagation(args) -> int:
 
     datasets = parse_datasets(args.datasets) if args.datasets is not None else tuple(PROPAGATION_DATASETS)
     input_path(args.data, "--data", kind="folder")
-    missing = [f"{folder}/" for name, folder in PROPAGATION_DATASETS.items()
-               if name in datasets and not (pathlib.Path(args.data) / folder).is_dir()]
-    if missing:
-        raise InputError(f"--data {args.data}: has no {', '.join(missing)}",
-                         "give the shared data folder with --data, or leave those data sets out of --datasets")
+    _check_folders(args.data, datasets, PROPAGATION_DATASETS)
     if args.init:
         _check_propagation_init(args)
     output_dir(args.out)
@@ -227,7 +250,7 @@ def run_body(args) -> int:
     from radseg.errors import InputError, UsageError
 
     for flag, value in (("--steps", args.steps), ("--init", args.init), ("--max-corrections", args.max_corrections),
-                        ("--freeze-bn", args.freeze_bn), ("--datasets", args.datasets),
+                        ("--freeze-bn", args.freeze_bn), ("--datasets", args.datasets), ("--precision", args.precision),
                         ("--val-every", args.val_every)):
         if value is not None:
             raise UsageError(f"{flag} is not for the body task", "leave it out of `radseg train body`")

@@ -140,3 +140,40 @@ def totalseg_cases(root, modality: str = "CT", max_slices: Optional[int] = None,
     vol, ids = totalseg_volume(root, modality, TOTALSEG_UNSEEN[modality] if structures is None else structures)
     return cases_from_volumes([vol], ids, group=f"unseen_{modality.lower()}", seen={s: False for s in ids},
                               max_slices=max_slices)
+
+
+#: ITK-SNAP's brain structures no radseg training set labels (its hippocampi are left out: MSD hippocampus trains).
+ITKSNAP_UNSEEN = ("lateral ventricles", "third ventricle", "fourth ventricle", "temporal horns", "caudates",
+                  "corpus callosum")
+
+
+def more_anatomy_cases(root, trained: Sequence[str], max_slices: Optional[int] = None) -> Iterator[Case]:
+    """The click model's further evaluation sets, the same cases whatever the model trained on (`trained`: the
+    manifest's training data set names, e.g. ("btcv", "chaos", "hippocampus", ...); a set not named counts as
+    never seen):
+
+    - "hippocampus_heldout": MSD hippocampus files numbered 200 and up (never trained on);
+    - "la_heart_heldout": the left-atrium LGE-MR patients `split.LA_VALIDATION` (never trained on);
+    - "itksnap_unseen": ITK-SNAP's hand-drawn brain structures `ITKSNAP_UNSEEN` (no training set has them).
+
+    A folder missing under `root` skips its group; h5py is needed for the left atrium (the `train` extra)."""
+    from radseg.training.data import anatomy, hippocampus, split
+
+    root = pathlib.Path(root)
+    if (root / "msd_hippocampus").is_dir():
+        vols = [v for v, part in anatomy.hippocampus(root) if part == "validation"]
+        yield from cases_from_volumes(vols, {n: [i] for i, n in hippocampus.LABELS.items()},
+                                      group="hippocampus_heldout",
+                                      seen={n: "hippocampus" in trained for n in hippocampus.LABELS.values()},
+                                      max_slices=max_slices)
+    if (root / "la_heart_mri").is_dir():
+        vols = [v for v, _ in anatomy.la_heart(root) if v.name in split.LA_VALIDATION]
+        yield from cases_from_volumes(vols, {"left atrium": [1]}, group="la_heart_heldout",
+                                      seen={"left atrium": "la_heart" in trained}, max_slices=max_slices)
+    if (root / "itksnap").is_dir():
+        from .propagation import ITKSNAP_LABELS, itksnap_volume
+
+        vol = itksnap_volume(root)
+        yield from cases_from_volumes([vol], {n: [i] for i, n in ITKSNAP_LABELS.items() if n in ITKSNAP_UNSEEN},
+                                      group="itksnap_unseen", seen={n: False for n in ITKSNAP_UNSEEN},
+                                      max_slices=max_slices)

@@ -459,9 +459,8 @@ def read_gipl(path) -> Tuple[np.ndarray, Tuple[float, float, float]]:
     return data.astype(data.dtype.newbyteorder("="), copy=True), spacing
 
 
-def itksnap_cases(root, structures: Optional[Sequence[str]] = None, hippocampus_seen: bool = True) -> List[VolumeCase]:
-    """ITK-SNAP's MRIcrop brain T1 with its 8 hand-drawn structures (group "itksnap_mr"); the hippocampi count as
-    seen when `hippocampus_seen` (the model trained on MSD hippocampus)."""
+def itksnap_volume(root):
+    """ITK-SNAP's MRIcrop brain T1 and its 8 hand-drawn labels (`ITKSNAP_LABELS`) as a Volume [z, y, x]."""
     from radseg.training.data.volumes import Volume
 
     base = pathlib.Path(root) / "itksnap" / "Testing" / "TestData"
@@ -469,8 +468,14 @@ def itksnap_cases(root, structures: Optional[Sequence[str]] = None, hippocampus_
     lab, _ = read_gipl(base / "MRIcrop-seg.gipl.gz")
     if img.shape != lab.shape:
         raise ValueError(f"itksnap: image {img.shape} and labels {lab.shape} differ")
+    return Volume("mricrop", "itksnap", "MR", img.astype(np.float32), lab.astype(np.uint8), spacing)
+
+
+def itksnap_cases(root, structures: Optional[Sequence[str]] = None, hippocampus_seen: bool = True) -> List[VolumeCase]:
+    """ITK-SNAP's MRIcrop brain T1 with its 8 hand-drawn structures (group "itksnap_mr"); the hippocampi count as
+    seen when `hippocampus_seen` (the model trained on MSD hippocampus)."""
     names = {n: [i] for i, n in ITKSNAP_LABELS.items() if structures is None or n in structures}
-    vol = Volume("mricrop", "itksnap", "MR", img.astype(np.float32), lab.astype(np.uint8), spacing)
+    vol = itksnap_volume(root)
     seen = {s: hippocampus_seen and s in ITKSNAP_SEEN for s in names}
     return cases_from_volumes([vol], names, group="itksnap_mr", seen=seen)
 

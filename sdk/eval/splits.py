@@ -11,7 +11,7 @@ from typing import Dict, List
 
 def heldout(manifest) -> dict:
     """{"patients": {"btcv": [...], "chaos": [...]}, "unseen_structures": {"chaos": ["spleen"], ...},
-    "source": "manifest" | "radseg.training.data.split"}. Structure names are the dataset readers' label names."""
+    "datasets": the training data set names, "source": "manifest" | "radseg.training.data.split"}. Structure names are the dataset readers' label names."""
     split = manifest.training.get("split") if isinstance(manifest.training, dict) else None
     source = "manifest"
     if not isinstance(split, dict) or not any(k.endswith("_validation_patients") for k in split):
@@ -26,7 +26,8 @@ def heldout(manifest) -> dict:
     for item in split.get("held_out_structures", []):
         dataset, label = item["dataset"], int(item["label"])
         unseen.setdefault(dataset, []).append(_label_name(dataset, label))
-    return {"patients": patients, "unseen_structures": unseen, "source": source}
+    datasets = [str(d) for d in split.get("datasets", ("btcv", "chaos"))]  # older manifests: BTCV and CHAOS only
+    return {"patients": patients, "unseen_structures": unseen, "datasets": datasets, "source": source}
 
 
 def _label_name(dataset: str, label: int) -> str:

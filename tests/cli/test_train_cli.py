@@ -62,7 +62,8 @@ def _errors(tmp_path, data):
         "data folder missing": (["train", "propagation", "--data", str(tmp_path / "absent"), "--out",
                                  str(tmp_path / "run")], 1, ["--data", "no such folder"]),
         "click flag": (base + ["--max-corrections", "3"], 2, ["--max-corrections is for the click task"]),
-        "datasets for click": (["train", "click", "--datasets", "chaos"], 2, ["--datasets is for the propagation"]),
+        "click data sets": (["train", "click", "--datasets", "chaos,lungs", "--data", str(data), "--out",
+                             str(tmp_path / "run")], 2, ["'lungs'", "btcv, chaos, totalseg, hippocampus"]),
         "bad size": (base + ["--size", "40"], 2, ["--size 40", "multiple of 16"]),
         "bad steps": (base + ["--steps", "0"], 2, ["--steps", "at least 1"]),
         "unknown task": (["train", "segmentation"], 2, ["invalid choice: 'segmentation'"]),
@@ -77,7 +78,7 @@ def _errors(tmp_path, data):
 
 
 ERROR_NAMES = ["unknown data set", "empty data set list", "data set folder missing", "data folder missing",
-               "click flag", "datasets for click", "bad size", "bad steps", "unknown task", "init folder",
+               "click flag", "click data sets", "bad size", "bad steps", "unknown task", "init folder",
                "init missing", "init of a click model", "init of another width"]
 
 

@@ -67,3 +67,27 @@ def test_heldout_split_from_manifest_or_training():
     s = heldout(m)
     assert s["patients"] == {"btcv": ["sabs_01"]} and s["unseen_structures"] == {"chaos": ["spleen"]}
     assert s["source"] == "manifest"
+    assert s["datasets"] == ["btcv", "chaos"]  # a manifest that names no data sets: BTCV and CHAOS, as v1 / v2
+
+
+@pytest.mark.parametrize("trained, seen", [(("btcv", "chaos"), False), (("btcv", "hippocampus", "la_heart"), True)])
+def test_more_anatomy_groups_are_the_same_cases_whatever_the_model_trained_on(trained, seen):
+    from radseg.eval.datasets import ITKSNAP_UNSEEN, more_anatomy_cases
+    from radseg.training.data import split
+
+    root = shared_data("msd_hippocampus").parent
+    shared_data("itksnap")
+    pytest.importorskip("h5py")
+    cases = list(more_anatomy_cases(root, trained, max_slices=3))
+    groups = {}
+    for c in cases:
+        groups.setdefault(c.group, set()).add(c.structure)
+        if c.group == "itksnap_unseen":
+            assert not c.seen
+        else:
+            assert c.seen is seen
+        assert c.gt.any() and c.image.shape == c.gt.shape
+    assert groups == {"hippocampus_heldout": {"anterior hippocampus", "posterior hippocampus"},
+                      "la_heart_heldout": {"left atrium"}, "itksnap_unseen": set(ITKSNAP_UNSEEN)}
+    assert {c.patient for c in cases if c.group == "la_heart_heldout"} <= set(split.LA_VALIDATION)
+    assert all(int(c.patient.rsplit("_", 1)[1]) >= 200 for c in cases if c.group == "hippocampus_heldout")

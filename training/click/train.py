@@ -61,43 +61,79 @@ class TrainConfig:
     freeze_bn: bool | None = None  # BatchNorm in eval mode throughout; None: on when `init` is a model folder
     log_every: int = 25
     prev_mask: bool = False  # a 4th input channel with the mask before the click (started at zero from --init)
+    datasets: tuple = ("btcv", "chaos", "totalseg", "hippocampus", "la_heart", "pyradiomics", "body")
+    group_weights: dict | None = None  # share of each batch per data group; None: anatomy.GROUP_WEIGHTS
+    precision: str = "auto"  # "bf16": bfloat16 autocast for every pass; "fp32"; "auto": bf16 where the CPU has it
 
 
 # ---- data --------------------------------------------------------------------------------------------------------
 def build_banks(cfg: TrainConfig, manifest: ModelManifest, log=print) -> tuple[SliceBank, SliceBank]:
-    """Training and validation SliceBanks from ../shared/data (BTCV CT + CHAOS MR), split by patient."""
-    from ..data import btcv, chaos, split
+    """Training and validation SliceBanks from the data sets `cfg.datasets` under `cfg.data`, split by patient
+    (`radseg.training.data.anatomy`: which patients validate, which structure types never train)."""
+    from ..data import anatomy
 
     train, val = SliceBank(), SliceBank()
-    held = set(split.HELD_OUT_STRUCTURES)
     t0 = time.perf_counter()
-    for mod, dataset in ((btcv, "btcv"), (chaos, "chaos")):
-        for case in mod.cases(cfg.data):
-            vol = mod.load(cfg.data, case)
-            if split.is_validation(dataset, case):
+    try:
+        for vol, part in anatomy.volumes(cfg.data, tuple(cfg.datasets)):
+            if part == "validation":
                 val.add_volume(vol, manifest, min_area=1)
             else:
-                keep = [l for l in vol.label_names if (dataset, l) not in held]
-                train.add_volume(vol, manifest, keep_labels=keep, min_area=cfg.min_area)
+                train.add_volume(vol, manifest, min_area=cfg.min_area)
+    except FileNotFoundError as exc:
+        raise ValueError(f"{exc}; pass --data pointing at shared/data, or leave the set out of --datasets") from None
     train.finalize(), val.finalize()
     if len(train) == 0:
         raise ValueError(f"no training cases found under {cfg.data!r}; pass --data pointing at shared/data "
                          f"(with btcv_sabs_ct/ and chaos_t2_mri/)")
-    log(f"data: {len(train.images)} training slices / {len(train)} cases in {len(train.class_names)} classes; "
-        f"{len(val.images)} validation slices / {len(val)} cases; loaded in {time.perf_counter() - t0:.0f} s")
+    groups = sorted({n.split(":")[0] for n in train.class_names})
+    log(f"data: {len(train.images)} training slices / {len(train)} cases in {len(train.class_names)} classes "
+        f"({', '.join(groups)}); {len(val.images)} validation slices / {len(val)} cases; loaded in "
+        f"{time.perf_counter() - t0:.0f} s")
     return train, val
 
 
+DATA_DESCRIPTIONS = {
+    "btcv": "btcv_sabs_ct (CT, 13 organs, expert)", "chaos": "chaos_t2_mri (MR T2-SPIR, liver and kidneys, expert)",
+    "totalseg": "totalseg (2 CT, 1 MR; TotalSegmentator model labels, its unseen structure types left out)",
+    "hippocampus": "msd_hippocampus (T1 MR, anterior / posterior hippocampus, files below 200)",
+    "la_heart": "la_heart_mri (LGE-MR left atrium, 6 of 8 patients)",
+    "pyradiomics": "pyradiomics (brain and breast MR tumours)",
+    "body": "body_refs (body / head outlines: RTSTRUCT BODY on CT, head masks on MR)"}
+
+
+def click_split(datasets) -> dict:
+    """What the click model's extra data sets keep out, for the manifest's split (besides `split.as_dict`)."""
+    from radseg.eval.datasets import TOTALSEG_UNSEEN
+
+    from ..data import anatomy, split
+
+    out = {"datasets": list(datasets)}
+    if "la_heart" in datasets:
+        out["la_heart_validation_patients"] = list(split.LA_VALIDATION)
+    if "hippocampus" in datasets:
+        out["hippocampus_train_files_below"] = anatomy.HIPPOCAMPUS_TRAIN_BELOW
+    if "totalseg" in datasets:
+        out["totalseg_unseen_families"] = {m: sorted(v) for m, v in TOTALSEG_UNSEEN.items()}
+        out["totalseg_note"] = ("TotalSegmentator structures of these families (and their left / right mirrors; on MR "
+                                "also the spleen) never train; the rest of its labels do")
+    return out
+
+
 # ---- simulation --------------------------------------------------------------------------------------------------
-def predict_logits(model: torch.nn.Module, xs: np.ndarray, chunk: int = 64) -> np.ndarray:
-    """Eval-mode, no-grad logits [N, S, S] for inputs [N, 3, S, S]."""
+def predict_logits(model: torch.nn.Module, xs: np.ndarray, chunk: int = 64, precision: str = "fp32") -> np.ndarray:
+    """Eval-mode, no-grad logits [N, S, S] float32 for inputs [N, C, S, S]. The simulation may run its passes in
+    "bf16" (half their cost; a robot's click hardly depends on a logit's last bits); validation runs fp32, as the
+    SDK does."""
+    from ..loop import autocast
+
     was_training = model.training
     model.eval()
     out = []
-    with torch.no_grad():
+    with torch.no_grad(), autocast(precision):
         for i in range(0, len(xs), chunk):
             x = torch.from_numpy(xs[i:i + chunk]).contiguous(memory_format=torch.channels_last)
-            out.append(model(x)[:, 0].contiguous().numpy())
+            out.append(model(x)[:, 0].float().contiguous().numpy())
     model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0,) + xs.shape[2:], np.float32)
 
@@ -108,7 +144,7 @@ def correction_count(rng: np.random.Generator, k_max: int) -> int:
     return int(rng.choice(k_max + 1, p=w / w.sum()))
 
 
-def predict_masks(model, state, manifest, boxes=None) -> tuple[list, list]:
+def predict_masks(model, state, manifest, boxes=None, precision: str = "fp32") -> tuple[list, list]:
     """One no-grad pass for each case of `state`: (bool masks on the image grid, CropBoxes used).
 
     Boxes default to ``crop_box`` around the case's clicks and current mask ("pred"), as the SDK's next click would.
@@ -119,21 +155,22 @@ def predict_masks(model, state, manifest, boxes=None) -> tuple[list, list]:
                             box=None if boxes is None else boxes[i])
         xs.append(x[0])
         used.append(box)
-    logits = predict_logits(model, np.stack(xs))
+    logits = predict_logits(model, np.stack(xs), precision=precision)
     return [logits_to_mask(lg, box, s["gt"].shape) for s, lg, box in zip(state, logits, used)], used
 
 
-def sdk_masks(model, state, manifest) -> list:
+def sdk_masks(model, state, manifest, precision: str = "fp32") -> list:
     """The masks the SDK's `click` would return for each case's clicks: one pass in the box around the clicks and
     current mask, for cases at their first click (no "pred" yet) the second pass of `refine_box` when the
     manifest enables it, then the manifest's post-processing (`radseg.click.postprocess`)."""
-    masks, boxes = predict_masks(model, state, manifest)
+    masks, boxes = predict_masks(model, state, manifest, precision=precision)
     if manifest.crop.get("refine_first_click", False):
         again = [(i, refine_box(s["gt"].shape, s["clicks"], masks[i], s["sp"], manifest, boxes[i]))
                  for i, s in enumerate(state) if s["pred"] is None]
         again = [(i, b) for i, b in again if b is not None]
         if again:
-            redo, _ = predict_masks(model, [state[i] for i, _ in again], manifest, [b for _, b in again])
+            redo, _ = predict_masks(model, [state[i] for i, _ in again], manifest, [b for _, b in again],
+                                     precision=precision)
             for (i, _), m in zip(again, redo):
                 masks[i] = m
     if manifest.postprocess:
@@ -141,15 +178,15 @@ def sdk_masks(model, state, manifest) -> list:
     return masks
 
 
-def refined_boxes(model, state, manifest) -> list:
+def refined_boxes(model, state, manifest, precision: str = "fp32") -> list:
     """For one-click cases without a mask: the SDK's first-click second-pass box (`refine_box`) or None."""
-    masks, boxes = predict_masks(model, state, manifest)
+    masks, boxes = predict_masks(model, state, manifest, precision=precision)
     return [refine_box(s["gt"].shape, s["clicks"], m, s["sp"], manifest, b)
             for s, m, b in zip(state, masks, boxes)]
 
 
 def simulate(model, bank: SliceBank, cases, manifest, rng, n_corrections: int, soft_share: float,
-             refine_share: float = 0.5):
+             refine_share: float = 0.5, precision: str = "fp32"):
     """Clicks and current masks after the first click and `n_corrections` robot corrections, per case.
 
     Each pass is what the SDK would run, including the first click's second pass (`refine_box`) when the manifest
@@ -163,7 +200,7 @@ def simulate(model, bank: SliceBank, cases, manifest, rng, n_corrections: int, s
         state.append({"gt": gt, "img": bank.images[bank.cases[c][0]], "sp": bank.spacing[bank.cases[c][0]],
                       "clicks": [first_click(gt, rng, temperature=t)], "pred": None, "box": None})
     for _ in range(n_corrections):
-        for s, m in zip(state, sdk_masks(model, state, manifest)):
+        for s, m in zip(state, sdk_masks(model, state, manifest, precision)):
             s["pred"] = m
             click = next_click(s["gt"], s["pred"], rng)
             if click is not None:
@@ -171,7 +208,7 @@ def simulate(model, bank: SliceBank, cases, manifest, rng, n_corrections: int, s
     if manifest.crop.get("refine_first_click", False):
         firsts = [s for s in state if s["pred"] is None and rng.random() < refine_share]
         if firsts:
-            for s, b in zip(firsts, refined_boxes(model, firsts, manifest)):
+            for s, b in zip(firsts, refined_boxes(model, firsts, manifest, precision)):
                 s["box"] = b
     return state
 
@@ -301,12 +338,26 @@ def widen_inputs(init_state: dict, target_state: dict) -> dict:
 # ---- the loop ----------------------------------------------------------------------------------------------------
 def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: SliceBank | None = None,
           log=print, command: str | None = None) -> pathlib.Path:
-    """Train (or resume) and return the path of ``final.pt``."""
+    """Train (or resume) and return the path of ``final.pt``.
+
+    numpy's BLAS is capped at `cfg.threads` for the run, as torch is: its idle workers otherwise spin on the other
+    core (measured on the 2-core machine: a run alone 54 -> 58-70 samples/s, two runs side by side 5-11 -> about 89
+    samples/s each)."""
+    from radseg._blas import blas_limiter
+
+    with blas_limiter(cfg.threads)():
+        return _train(cfg, train_bank, val_bank, log, command)
+
+
+def _train(cfg: TrainConfig, train_bank, val_bank, log, command) -> pathlib.Path:
     from radseg._progress import progress
 
-    from ..loop import optimise, set_cosine_lr
+    from ..data.anatomy import GROUP_WEIGHTS
+    from ..loop import optimise, resolve_precision, set_cosine_lr
 
     torch.set_num_threads(cfg.threads)
+    precision = resolve_precision(cfg.precision)
+    weights = GROUP_WEIGHTS if cfg.group_weights is None else cfg.group_weights
     out = pathlib.Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = default_click_manifest(cfg.size)
@@ -354,14 +405,15 @@ def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: Slice
         val_bank) else np.zeros(0, np.int64)
     n_params = count_parameters(model)
     log(f"model: ClickUNet width {cfg.width}, {n_params} parameters; input {cfg.size}x{cfg.size}; batch {cfg.batch}; "
-        f"{len(val_cases)} validation cases")
+        f"{len(val_cases)} validation cases; {precision} passes")
 
     def full_manifest() -> ModelManifest:
         return manifest.replace(
             model={"name": "ClickUNet", "width": cfg.width, "parameters": n_params, "depth": 4,
                    "description": "U-Net of seed 003: 4 down, bottleneck, 4 up; 2x(conv3x3-BN-ReLU) blocks"},
-            training={"data": ["btcv_sabs_ct (CT, 13 organs)", "chaos_t2_mri (MR T2-SPIR, liver and kidneys)"],
-                      "split": split.as_dict(), "steps": step, "samples_seen": seen,
+            training={"data": [DATA_DESCRIPTIONS[d] for d in cfg.datasets],
+                      "split": {**split.as_dict(), **click_split(cfg.datasets)}, "precision": precision,
+                      "group_weights": weights, "classes": list(train_bank.class_names), "steps": step, "samples_seen": seen,
                       "wall_minutes": round(elapsed / 60, 2), "config": dataclasses.asdict(cfg),
                       "command": command or "", "validation_history": history,
                       **({"initialised_from": init_summary} if init_summary else {})})
@@ -397,13 +449,13 @@ def train(cfg: TrainConfig, train_bank: SliceBank | None = None, val_bank: Slice
         t0 = time.perf_counter()
         frac = step / cfg.steps if cfg.steps else elapsed / budget
         lr = set_cosine_lr(opt, cfg.lr, step, frac, cfg.warmup_steps)
-        cases = train_bank.sample_balanced(rng, cfg.batch)
+        cases = train_bank.sample_balanced(rng, cfg.batch, weights)
         state = simulate(model, train_bank, cases, manifest, rng, correction_count(rng, cfg.max_corrections),
-                         cfg.first_click_soft)
+                         cfg.first_click_soft, precision=precision)
         x, y = training_batch(state, manifest, rng)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        losses.append(optimise(model, opt, x, y, cfg.bce_weight))
+        losses.append(optimise(model, opt, x, y, cfg.bce_weight, precision))
         step += 1
         seen += len(cases)
         dt = time.perf_counter() - t0

@@ -65,11 +65,22 @@ class SliceBank:
         i, l, _ = self.cases[case]
         return self.labels[i] == l
 
-    def sample_balanced(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """n case indices: a class uniformly at random, then a case of that class uniformly at random."""
+    def sample_balanced(self, rng: np.random.Generator, n: int, group_weights: dict | None = None) -> np.ndarray:
+        """n case indices: a class, then a case of that class uniformly at random.
+
+        Classes are drawn uniformly, or with `group_weights` ({group: weight}, a class's group being its name
+        before ":", e.g. "btcv") each group gets its weight's share, split evenly over its classes; groups the
+        dict does not name share the mean weight of those it names."""
         if not hasattr(self, "_by_class"):
             self._by_class = [np.flatnonzero(self.case_class == c) for c in range(len(self.class_names))]
-        classes = rng.integers(0, len(self._by_class), n)
+        if group_weights:
+            groups = [name.split(":")[0] for name in self.class_names]
+            fallback = float(np.mean(list(group_weights.values())))
+            size = {g: groups.count(g) for g in groups}
+            p = np.array([group_weights.get(g, fallback) / size[g] for g in groups], np.float64)
+            classes = rng.choice(len(groups), n, p=p / p.sum())
+        else:
+            classes = rng.integers(0, len(self._by_class), n)
         return np.array([self._by_class[c][rng.integers(0, len(self._by_class[c]))] for c in classes])
 
     def subset_evenly(self, per_class: int, rng: np.random.Generator) -> np.ndarray:

@@ -10,6 +10,8 @@ BTCV_VALIDATION = ("sabs_02", "sabs_07", "sabs_13", "sabs_18")  # 4 of 22
 CHAOS_VALIDATION = ("chaos_t2_03", "chaos_t2_15", "chaos_t2_31")  # 3 of 14
 # (dataset, label id) pairs never used in training.
 HELD_OUT_STRUCTURES = (("chaos", 4),)  # CHAOS spleen: the MR unseen structure
+# 2 of the 8 left-atrium LGE-MR patients (used by the click model only; the propagation model never trains on them).
+LA_VALIDATION = ("VIXBEFTNVHZWKAKURJBN", "VQ2L3WM8KEVF6L44E6G9")
 
 
 def is_validation(dataset: str, case: str) -> bool:
