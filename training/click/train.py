@@ -1,10 +1,12 @@
-"""Robot-in-the-loop training of the click model (seed 003), on the CPU or a GPU.
+"""Robot-in-the-loop training of the click model (seed 003), on the CPU.
 
-Every step: draw a class-balanced batch of (slice, structure) cases; place the first click with the paper's random
-robot; draw t corrective clicks for the whole batch (P(t) falling linearly with t, t = 0..max_corrections), each
+Every step: draw a batch of (slice, structure) cases, each data group its share (`anatomy.GROUP_WEIGHTS`: BTCV,
+CHAOS, TotalSegmentator CT / MR, MSD hippocampus, left atrium, tumours, body outlines), split evenly over its
+classes; place the first click with the paper's random robot; draw t corrective clicks for the whole batch (P(t) falling linearly with t, t = 0..max_corrections), each
 from a no-grad forward pass of the current network through the SDK's own preprocessing (crop around clicks and
 current mask, zoom to S x S, paste back on the image grid) and the robot's next click on the full image; then one
-training step on the final inputs, with a jittered crop box, flips and an intensity jitter. Loss: the paper's mean
+training step on the final inputs, with a jittered crop box, flips and an intensity jitter. Forward passes run in
+bfloat16 autocast where the CPU has it (`--precision`), with numpy's BLAS capped to the torch threads. Loss: the paper's mean
 over the batch of (1 - soft Dice), plus `bce_weight` x binary cross-entropy. AdamW, linear warm-up then cosine
 decay over the wall-clock budget (`minutes`) or over `steps` when given.
 
