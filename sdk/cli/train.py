@@ -5,6 +5,7 @@ click: robot-in-the-loop training of the click model (the bundled model's runs, 
     radseg train click --out runs/click --minutes 90 --resume                       # continue to a 90-minute total
     radseg train click --init sdk/models/click --out runs/ft --lr 5e-4 --minutes 90  # fine-tune the bundled model
     radseg train click --init runs/click/final.pt --out runs/ft --lr 1e-3 --minutes 90  # fine-tune a checkpoint
+    radseg train click --init sdk/models/click --out runs/ft --group-weights btcv=0.5  # half of each batch BTCV
 
 propagation: segment a slice from its neighbour's mask (BTCV CT, CHAOS T2 MR, MSD hippocampus MR):
     radseg train propagation --data ../shared/data --out runs/propagation --minutes 60
@@ -75,6 +76,9 @@ def register(sub) -> None:
                    help="which data sets to train on, comma-separated. click: from btcv, chaos, totalseg, "
                         "hippocampus, la_heart, pyradiomics, body (all); propagation: from btcv, chaos, "
                         "hippocampus (all three)")
+    p.add_argument("--group-weights", default=None, metavar="NAME=W,...",
+                   help="click: share of each batch per data set, e.g. btcv=0.45,chaos=0.2; sets not named keep "
+                        "their defaults (radseg.training.data.anatomy.GROUP_WEIGHTS); the shares are renormalised")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=None,
                    help="click: precision of the forward passes (auto: bfloat16 autocast where the CPU runs it "
                         "natively, else fp32; weights and optimiser stay fp32)")
@@ -103,6 +107,35 @@ def parse_datasets(text, known=None) -> tuple:
         raise UsageError(f"--datasets {text!r}: {what}",
                          f"choose from {', '.join(known)}, separated by commas")
     return tuple(dict.fromkeys(names))
+
+
+def parse_group_weights(text, datasets) -> dict:
+    """"btcv=0.45,chaos=0.2" -> anatomy.GROUP_WEIGHTS with those two replaced, for the sets in `datasets` (the
+    sampler renormalises). UsageError naming --group-weights for a malformed item, an unknown or unchosen set, or a
+    weight that is not a positive number."""
+    from radseg.errors import UsageError
+    from radseg.training.data.anatomy import GROUP_WEIGHTS, group_of
+
+    weights = dict(GROUP_WEIGHTS)
+    for item in (t.strip() for t in str(text).split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip().lower()
+        try:
+            w = float(value) if sep else float("nan")
+        except ValueError:
+            w = float("nan")
+        if not (w > 0 and w < float("inf")):
+            raise UsageError(f"--group-weights {text!r}: {item!r} is not NAME=WEIGHT with a positive weight",
+                             "e.g. --group-weights btcv=0.45,chaos=0.2")
+        groups = group_of(name)
+        if not groups or name not in datasets:
+            raise UsageError(f"--group-weights {text!r}: {name!r} is not one of the chosen data sets",
+                             f"choose from {', '.join(datasets)}")
+        for g in groups:  # totalseg covers its CT and MR groups; both take the weight given
+            weights[g] = w
+    return weights
 
 
 def _check_folders(data, datasets, known) -> None:
@@ -140,7 +173,7 @@ def run(args) -> int:
         raise UsageError("--dataset is for the body task", f"leave it out of `radseg train {args.task}`")
     if args.task == "propagation":
         for flag, value in (("--max-corrections", args.max_corrections), ("--freeze-bn", args.freeze_bn),
-                            ("--precision", args.precision)):
+                            ("--precision", args.precision), ("--group-weights", args.group_weights)):
             if value is not None:
                 raise UsageError(f"{flag} is for the click task", "leave it out of `radseg train propagation`")
         return run_propagation(args)
@@ -159,6 +192,7 @@ def run_click(args) -> int:
 
     datasets = parse_datasets(args.datasets, CLICK_DATASETS) if args.datasets is not None else tuple(CLICK_DATASETS)
     _check_folders(args.data, datasets, CLICK_DATASETS)
+    group_weights = parse_group_weights(args.group_weights, datasets) if args.group_weights is not None else None
     output_dir(args.out)
     from radseg.training.click.train import TrainConfig, train
 
@@ -167,7 +201,7 @@ def run_click(args) -> int:
                       bce_weight=args.bce_weight, threads=args.threads, val_every_min=args.val_every,
                       ckpt_every_min=args.ckpt_every, seed=args.seed, resume=args.resume, init=args.init,
                       freeze_bn=args.freeze_bn, prev_mask=args.prev_mask, datasets=datasets,
-                      precision=args.precision or "auto")
+                      precision=args.precision or "auto", group_weights=group_weights)
     if args.init:  # a missing or foreign checkpoint: a one-line error before the data is loaded
         from radseg.training.click.train import load_checkpoint
 
@@ -251,7 +285,7 @@ def run_body(args) -> int:
 
     for flag, value in (("--steps", args.steps), ("--init", args.init), ("--max-corrections", args.max_corrections),
                         ("--freeze-bn", args.freeze_bn), ("--datasets", args.datasets), ("--precision", args.precision),
-                        ("--val-every", args.val_every)):
+                        ("--group-weights", args.group_weights), ("--val-every", args.val_every)):
         if value is not None:
             raise UsageError(f"{flag} is not for the body task", "leave it out of `radseg train body`")
     if args.dataset is None:

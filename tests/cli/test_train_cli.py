@@ -64,6 +64,14 @@ def _errors(tmp_path, data):
         "click flag": (base + ["--max-corrections", "3"], 2, ["--max-corrections is for the click task"]),
         "click data sets": (["train", "click", "--datasets", "chaos,lungs", "--data", str(data), "--out",
                              str(tmp_path / "run")], 2, ["'lungs'", "btcv, chaos, totalseg, hippocampus"]),
+        "group weight of an unchosen set": (["train", "click", "--datasets", "chaos", "--group-weights", "btcv=0.5",
+                                             "--data", str(data), "--out", str(tmp_path / "run")], 2,
+                                            ["--group-weights 'btcv=0.5'", "'btcv'", "choose from chaos"]),
+        "group weight not a number": (["train", "click", "--datasets", "chaos", "--group-weights", "chaos=lots",
+                                       "--data", str(data), "--out", str(tmp_path / "run")], 2,
+                                      ["'chaos=lots'", "positive weight"]),
+        "group weights for propagation": (base + ["--group-weights", "chaos=1"], 2,
+                                          ["--group-weights is for the click task"]),
         "bad size": (base + ["--size", "40"], 2, ["--size 40", "multiple of 16"]),
         "bad steps": (base + ["--steps", "0"], 2, ["--steps", "at least 1"]),
         "unknown task": (["train", "segmentation"], 2, ["invalid choice: 'segmentation'"]),
@@ -78,7 +86,8 @@ def _errors(tmp_path, data):
 
 
 ERROR_NAMES = ["unknown data set", "empty data set list", "data set folder missing", "data folder missing",
-               "click flag", "click data sets", "bad size", "bad steps", "unknown task", "init folder",
+               "click flag", "click data sets", "group weight of an unchosen set", "group weight not a number",
+               "group weights for propagation", "bad size", "bad steps", "unknown task", "init folder",
                "init missing", "init of a click model", "init of another width"]
 
 
@@ -91,6 +100,18 @@ def test_usage_errors_are_one_line(tmp_path, data, capsys, name):
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     assert not (tmp_path / "run").exists()  # refused before the run folder is made
+
+
+def test_group_weights_override_only_the_named_sets():
+    from radseg.cli.train import parse_group_weights
+    from radseg.training.data.anatomy import CLICK_DATASETS, GROUP_WEIGHTS
+
+    weights = parse_group_weights("btcv=0.45, totalseg=0.05,", tuple(CLICK_DATASETS))
+    assert weights["btcv"] == 0.45
+    assert weights["totalseg_ct"] == weights["totalseg_mr"] == 0.05  # one data set, two groups
+    assert {k: v for k, v in weights.items() if not k.startswith(("btcv", "totalseg"))} == \
+        {k: v for k, v in GROUP_WEIGHTS.items() if not k.startswith(("btcv", "totalseg"))}
+    assert GROUP_WEIGHTS["btcv"] != 0.45  # the defaults themselves are left alone
 
 
 def test_help_examples_name_real_flags():

@@ -36,6 +36,16 @@ GROUP_WEIGHTS = {"btcv": 0.30, "chaos": 0.18, "totalseg_ct": 0.15, "totalseg_mr"
 CLICK_DATASETS = {"btcv": "btcv_sabs_ct", "chaos": "chaos_t2_mri", "totalseg": "totalseg",
                   "hippocampus": "msd_hippocampus", "la_heart": "la_heart_mri", "pyradiomics": "pyradiomics",
                   "body": "body_refs"}
+
+
+def group_of(dataset: str) -> tuple:
+    """--datasets name -> the GROUP_WEIGHTS groups its classes fall in ("totalseg" -> its CT and MR groups);
+    () for a name that is not a click data set."""
+    if dataset == "totalseg":
+        return ("totalseg_ct", "totalseg_mr")
+    return (dataset,) if dataset in CLICK_DATASETS else ()
+
+
 HIPPOCAMPUS_TRAIN_BELOW = 200  # as the propagation model's split: files 200 and up are evaluation files
 # TotalSegmentator labels too small or too rare on these scans to be a structure a user outlines with a click.
 _TOTALSEG_SKIP = ("kidney_cyst_left", "kidney_cyst_right")
