@@ -120,20 +120,19 @@ def parse_group_weights(text, datasets) -> dict:
     for item in (t.strip() for t in str(text).split(",")):
         if not item:
             continue
-        name, sep, value = item.partition("=")
+        name, _, value = item.partition("=")
         name = name.strip().lower()
         try:
-            w = float(value) if sep else float("nan")
-        except ValueError:
+            w = float(value)
+        except ValueError:  # also an item without "=" (value "")
             w = float("nan")
-        if not (w > 0 and w < float("inf")):
+        if not 0 < w < float("inf"):
             raise UsageError(f"--group-weights {text!r}: {item!r} is not NAME=WEIGHT with a positive weight",
                              "e.g. --group-weights btcv=0.45,chaos=0.2")
-        groups = group_of(name)
-        if not groups or name not in datasets:
+        if name not in datasets:
             raise UsageError(f"--group-weights {text!r}: {name!r} is not one of the chosen data sets",
                              f"choose from {', '.join(datasets)}")
-        for g in groups:  # totalseg covers its CT and MR groups; both take the weight given
+        for g in group_of(name):  # totalseg covers its CT and MR groups; both take the weight given
             weights[g] = w
     return weights
 
